@@ -1,0 +1,178 @@
+// Package qemu boots a unigo app under QEMU on the host: it makes the app's ELF
+// bootable (boot/image), encodes its arguments and environment into the kernel
+// command line (boot/cmdline), runs qemu-system-x86_64 with a microvm machine,
+// streams the guest's serial console, and turns QEMU's exit status into the app's
+// exit status (boot/status).
+//
+// It owns the QEMU command line, the choice of accelerator, the run's timeout and
+// the mapping of every way a run can end to an exit status for the runner
+// (boot/cmd/unigo-run, which is a thin flag layer over [Run]). Tests that boot
+// images themselves (custom timeouts, captured output) call [Run] directly.
+//
+// Everything here runs on the host, never in the guest.
+package qemu
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/unigo-dev/unigo/boot/status"
+)
+
+// Defaults for the zero [Config].
+const (
+	// DefaultQEMU is the QEMU binary looked up in PATH when Config.QEMU is empty.
+	DefaultQEMU = "qemu-system-x86_64"
+	// DefaultMemory is the guest memory (QEMU's -m) when Config.Memory is empty.
+	DefaultMemory = "256M"
+	// DefaultKVMDevice is the device whose read-write open decides -accel auto.
+	DefaultKVMDevice = "/dev/kvm"
+)
+
+// Accelerators for Config.Accel.
+const (
+	AccelAuto = "auto" // KVM when DefaultKVMDevice opens read-write, TCG otherwise
+	AccelKVM  = "kvm"
+	AccelTCG  = "tcg"
+)
+
+// Config says how to run QEMU. The zero value is usable: QEMU from PATH, automatic
+// acceleration, 256M of memory, one CPU, no timeout.
+type Config struct {
+	// QEMU is the qemu-system-x86_64 binary: a path, or a name looked up in PATH.
+	QEMU string
+	// Accel is AccelAuto (or ""), AccelKVM or AccelTCG.
+	Accel string
+	// KVMDevice is the device AccelAuto and AccelKVM check; "" means
+	// DefaultKVMDevice. Tests point it elsewhere to choose the outcome.
+	KVMDevice string
+	// Memory is QEMU's -m (for example "256M", "1G"); "" means DefaultMemory.
+	Memory string
+	// SMP is QEMU's -smp, the number of CPUs; 0 means 1.
+	SMP int
+	// Timeout bounds the whole run; when it expires the VM is killed. 0: none.
+	Timeout time.Duration
+	// AppendExtra is raw kernel command line text put before the encoded
+	// environment and arguments, so its KEY=VALUE words (with a dotted KEY) are
+	// read as kernel parameters. For tests and debugging; not checked.
+	AppendExtra string
+	// Verbose prints the QEMU command line to Run's stderr before starting it.
+	Verbose bool
+	// MakeImage writes a bootable image of src to dst; nil means boot/image's
+	// WriteFile (which also takes an image it made before, unchanged). Tests
+	// replace it to boot something that is not a unigo app.
+	MakeImage func(src, dst string) error
+}
+
+func (c Config) qemu() string {
+	if c.QEMU == "" {
+		return DefaultQEMU
+	}
+	return c.QEMU
+}
+
+func (c Config) memory() string {
+	if c.Memory == "" {
+		return DefaultMemory
+	}
+	return c.Memory
+}
+
+func (c Config) smp() int {
+	if c.SMP <= 0 {
+		return 1
+	}
+	return c.SMP
+}
+
+func (c Config) kvmDevice() string {
+	if c.KVMDevice == "" {
+		return DefaultKVMDevice
+	}
+	return c.KVMDevice
+}
+
+// Accelerator resolves Accel to AccelKVM or AccelTCG. AccelAuto picks KVM when the
+// KVM device opens read-write (what QEMU itself needs), TCG otherwise. An explicit
+// AccelKVM fails here, with advice, when the device cannot be opened, rather than
+// leaving the user to decode QEMU's message.
+func (c Config) Accelerator() (string, error) {
+	switch c.Accel {
+	case "", AccelAuto:
+		if kvmUsable(c.kvmDevice()) == nil {
+			return AccelKVM, nil
+		}
+		return AccelTCG, nil
+	case AccelKVM:
+		if err := kvmUsable(c.kvmDevice()); err != nil {
+			return "", fmt.Errorf("-accel kvm: %w: make it readable and writable for this user (for example add the user to group kvm) or use -accel tcg", err)
+		}
+		return AccelKVM, nil
+	case AccelTCG:
+		return AccelTCG, nil
+	}
+	return "", fmt.Errorf("unknown accelerator %q: want auto, kvm or tcg", c.Accel)
+}
+
+func kvmUsable(dev string) error {
+	f, err := os.OpenFile(dev, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// cpuModel is the -cpu for an accelerator. The kernel needs RDRAND and wants
+// XSAVE/AVX: "host" passes the real CPU through under KVM, and "max" is TCG's
+// model with every feature it emulates.
+func cpuModel(accel string) string {
+	if accel == AccelKVM {
+		return "host"
+	}
+	return "max"
+}
+
+// Command is the QEMU command line (argv, QEMU binary first) that boots image with
+// the given kernel command line. An AccelAuto Config probes the KVM device here.
+//
+// The guest's serial console is QEMU's stdio: Run gives QEMU /dev/null as stdin,
+// so QEMU never puts a terminal into raw mode or reads keys meant for the runner,
+// and its own pipe as stdout.
+func (c Config) Command(image, cmdline string) []string {
+	accel, err := c.Accelerator()
+	if err != nil {
+		accel = c.Accel // let QEMU say what it thinks of it
+	}
+	return []string{
+		c.qemu(),
+		"-M", "microvm",
+		"-accel", accel,
+		"-cpu", cpuModel(accel),
+		"-m", c.memory(),
+		"-smp", strconv.Itoa(c.smp()),
+		"-nodefaults",
+		"-no-user-config",
+		"-display", "none",
+		// A reset (the guest rebooting, or a triple fault) ends QEMU with status 0,
+		// which status.Decode reads as "no status", instead of booting again.
+		"-no-reboot",
+		"-device", fmt.Sprintf("isa-debug-exit,iobase=%#x,iosize=4", status.DebugExitPort),
+		"-serial", "stdio",
+		"-kernel", image,
+		"-append", cmdline,
+	}
+}
+
+// ErrNotFound is wrapped by the error Run returns when the QEMU binary is missing.
+var ErrNotFound = errors.New("QEMU not found")
+
+type notFoundError struct{ name string }
+
+func (e notFoundError) Error() string {
+	return e.name + " not found: install it (Debian/Ubuntu: apt-get install -y qemu-system-x86)"
+}
+
+func (e notFoundError) Unwrap() error { return ErrNotFound }
