@@ -30,11 +30,14 @@ const (
 	DefaultMemory = "256M"
 	// DefaultKVMDevice is the device whose read-write open decides -accel auto.
 	DefaultKVMDevice = "/dev/kvm"
+	// DefaultModuleDir is where the kernel lists its loaded modules; it tells
+	// which backend serves DefaultKVMDevice.
+	DefaultModuleDir = "/sys/module"
 )
 
 // Accelerators for Config.Accel.
 const (
-	AccelAuto = "auto" // KVM when DefaultKVMDevice opens read-write, TCG otherwise
+	AccelAuto = "auto" // KVM when DefaultKVMDevice opens read-write and is hardware-assisted, TCG otherwise
 	AccelKVM  = "kvm"
 	AccelTCG  = "tcg"
 )
@@ -49,6 +52,9 @@ type Config struct {
 	// KVMDevice is the device AccelAuto and AccelKVM check; "" means
 	// DefaultKVMDevice. Tests point it elsewhere to choose the outcome.
 	KVMDevice string
+	// ModuleDir is where loaded kernel modules are listed; "" means
+	// DefaultModuleDir. Tests point it elsewhere to choose the KVM backend.
+	ModuleDir string
 	// Memory is QEMU's -m (for example "256M", "1G"); "" means DefaultMemory.
 	Memory string
 	// SMP is QEMU's -smp, the number of CPUs; 0 means 1.
@@ -96,13 +102,14 @@ func (c Config) kvmDevice() string {
 }
 
 // Accelerator resolves Accel to AccelKVM or AccelTCG. AccelAuto picks KVM when the
-// KVM device opens read-write (what QEMU itself needs), TCG otherwise. An explicit
-// AccelKVM fails here, with advice, when the device cannot be opened, rather than
-// leaving the user to decode QEMU's message.
+// KVM device opens read-write (what QEMU itself needs) and its backend is
+// hardware-assisted, TCG otherwise. An explicit AccelKVM fails here, with advice,
+// when KVM cannot run the guest, rather than leaving the user to decode QEMU's
+// message or a dead VM.
 func (c Config) Accelerator() (string, error) {
 	switch c.Accel {
 	case "", AccelAuto:
-		if kvmUsable(c.kvmDevice()) == nil {
+		if kvmUsable(c.kvmDevice()) == nil && c.kvmBackend() != backendPVM {
 			return AccelKVM, nil
 		}
 		return AccelTCG, nil
@@ -110,11 +117,37 @@ func (c Config) Accelerator() (string, error) {
 		if err := kvmUsable(c.kvmDevice()); err != nil {
 			return "", fmt.Errorf("-accel kvm: %w: make it readable and writable for this user (for example add the user to group kvm) or use -accel tcg", err)
 		}
+		if c.kvmBackend() == backendPVM {
+			return "", errors.New("-accel kvm: /dev/kvm is served by kvm_pvm, which runs a guest's ring 0 through its instruction emulator " +
+				"(no SSE, so no Go code) and kills a guest that executes SYSCALL in ring 3 unless a PVM-aware VMM set it up; " +
+				"unigo cannot run on it with QEMU (docs/kvm-pvm.md): use -accel tcg")
+		}
 		return AccelKVM, nil
 	case AccelTCG:
 		return AccelTCG, nil
 	}
 	return "", fmt.Errorf("unknown accelerator %q: want auto, kvm or tcg", c.Accel)
+}
+
+// KVM backends, told apart by the module that registered /dev/kvm.
+const (
+	backendHardware = iota // kvm_intel or kvm_amd: VT-x or AMD-V
+	backendPVM             // kvm_pvm only: software virtualization by shadow paging
+)
+
+func (c Config) kvmBackend() int {
+	dir := c.ModuleDir
+	if dir == "" {
+		dir = DefaultModuleDir
+	}
+	loaded := func(m string) bool {
+		_, err := os.Stat(dir + "/" + m)
+		return err == nil
+	}
+	if loaded("kvm_pvm") && !loaded("kvm_intel") && !loaded("kvm_amd") {
+		return backendPVM
+	}
+	return backendHardware
 }
 
 func kvmUsable(dev string) error {

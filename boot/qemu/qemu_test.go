@@ -31,8 +31,19 @@ func kvmDevices(t *testing.T) (usable, missing string) {
 	return usable, filepath.Join(dir, "no-kvm")
 }
 
+// moduleDir makes a fake /sys/module listing the given kernel modules.
+func moduleDir(t *testing.T, modules ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, m := range modules {
+		require.NoError(t, os.Mkdir(filepath.Join(dir, m), 0o755))
+	}
+	return dir
+}
+
 func TestCommand(t *testing.T) {
 	usable, missing := kvmDevices(t)
+	vmx := moduleDir(t, "kvm", "kvm_intel")
 	tail := []string{
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
 		"-device", "isa-debug-exit,iobase=0xf4,iosize=4",
@@ -45,13 +56,15 @@ func TestCommand(t *testing.T) {
 		cfg  qemu.Config
 		head []string
 	}{
-		{"auto finds KVM", qemu.Config{KVMDevice: usable},
+		{"auto finds KVM", qemu.Config{KVMDevice: usable, ModuleDir: vmx},
 			[]string{"qemu-system-x86_64", "-M", "microvm", "-accel", "kvm", "-cpu", "host", "-m", "256M", "-smp", "1"}},
 		{"auto without KVM", qemu.Config{KVMDevice: missing},
 			[]string{"qemu-system-x86_64", "-M", "microvm", "-accel", "tcg", "-cpu", "max", "-m", "256M", "-smp", "1"}},
-		{"tcg even with KVM", qemu.Config{Accel: qemu.AccelTCG, KVMDevice: usable},
+		{"tcg even with KVM", qemu.Config{Accel: qemu.AccelTCG, KVMDevice: usable, ModuleDir: vmx},
 			[]string{"qemu-system-x86_64", "-M", "microvm", "-accel", "tcg", "-cpu", "max", "-m", "256M", "-smp", "1"}},
-		{"explicit kvm", qemu.Config{Accel: qemu.AccelKVM, KVMDevice: usable},
+		{"auto passes over PVM", qemu.Config{KVMDevice: usable, ModuleDir: moduleDir(t, "kvm", "kvm_pvm")},
+			[]string{"qemu-system-x86_64", "-M", "microvm", "-accel", "tcg", "-cpu", "max", "-m", "256M", "-smp", "1"}},
+		{"explicit kvm", qemu.Config{Accel: qemu.AccelKVM, KVMDevice: usable, ModuleDir: vmx},
 			[]string{"qemu-system-x86_64", "-M", "microvm", "-accel", "kvm", "-cpu", "host", "-m", "256M", "-smp", "1"}},
 		{"sizes and binary", qemu.Config{QEMU: "/opt/q/qemu", Memory: "1G", SMP: 4, KVMDevice: missing},
 			[]string{"/opt/q/qemu", "-M", "microvm", "-accel", "tcg", "-cpu", "max", "-m", "1G", "-smp", "4"}},
@@ -74,11 +87,24 @@ func TestAccelerator(t *testing.T) {
 	_, err = qemu.Config{Accel: "hvf"}.Accelerator()
 	assert.EqualError(t, err, `unknown accelerator "hvf": want auto, kvm or tcg`)
 
+	vmx, svm, pvm := moduleDir(t, "kvm", "kvm_intel"), moduleDir(t, "kvm", "kvm_amd"), moduleDir(t, "kvm", "kvm_pvm")
 	for accel, want := range map[string]string{"": "kvm", "auto": "kvm", "kvm": "kvm", "tcg": "tcg"} {
-		got, err := qemu.Config{Accel: accel, KVMDevice: usable}.Accelerator()
-		require.NoError(t, err)
-		assert.Equal(t, want, got, "accel %q", accel)
+		for _, mods := range []string{vmx, svm} {
+			got, err := qemu.Config{Accel: accel, KVMDevice: usable, ModuleDir: mods}.Accelerator()
+			require.NoError(t, err)
+			assert.Equal(t, want, got, "accel %q", accel)
+		}
 	}
+
+	// PVM runs ring 0 in its instruction emulator: auto falls back to TCG and
+	// an explicit kvm is refused with the reason.
+	got, err := qemu.Config{KVMDevice: usable, ModuleDir: pvm}.Accelerator()
+	require.NoError(t, err)
+	assert.Equal(t, "tcg", got)
+	_, err = qemu.Config{Accel: qemu.AccelKVM, KVMDevice: usable, ModuleDir: pvm}.Accelerator()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "kvm_pvm")
+	assert.Contains(t, err.Error(), "-accel tcg")
 }
 
 // run runs the fake QEMU with a guest environment that steers it, copying the app
