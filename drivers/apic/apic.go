@@ -1,0 +1,99 @@
+// Package apic drives the CPU's local APIC: enabling it (x2APIC through MSRs when
+// the CPU has it, xAPIC through memory-mapped registers otherwise), its one-shot
+// timer (TSC-deadline mode when offered), and end-of-interrupt.
+//
+// Context: kernel context only. No state of its own: the caller keeps the mode
+// and the register base in its per-CPU block and passes them in as an APIC value.
+// The IOAPIC and MSI-X come with device interrupts.
+package apic
+
+import "github.com/unigo-dev/unigo/internal/x86"
+
+// APIC is one CPU's local APIC as the kernel reaches it.
+type APIC struct {
+	X2       bool    // x2APIC mode: registers are MSRs 0x800+reg/16
+	MMIO     uintptr // xAPIC mode: kernel address of the 4 KiB register page
+	Deadline bool    // the timer runs in TSC-deadline mode
+}
+
+// Register offsets (xAPIC layout; the x2APIC MSR is 0x800 + offset/16).
+const (
+	regID      = 0x20
+	regEOI     = 0xB0
+	regSVR     = 0xF0
+	regLVTTmr  = 0x320
+	regInitCnt = 0x380
+	regCurCnt  = 0x390
+	regDivide  = 0x3E0
+)
+
+const (
+	msrAPICBase    = 0x1B
+	msrTSCDeadline = 0x6E0
+	baseEnable     = 1 << 11
+	baseX2         = 1 << 10
+	lvtMasked      = 1 << 16
+	lvtTSCDeadline = 2 << 17
+	svrEnable      = 1 << 8
+	// PhysBase is where the xAPIC registers are, unless firmware moved them.
+	PhysBase = 0xFEE00000
+)
+
+// Features reports what CPUID offers: x2APIC and the TSC-deadline timer.
+func Features() (x2, deadline bool) {
+	_, _, c, _ := x86.Cpuid(1, 0)
+	return c&(1<<21) != 0, c&(1<<24) != 0
+}
+
+func (a *APIC) read(reg uint32) uint32 {
+	if a.X2 {
+		return uint32(x86.Rdmsr(0x800 + reg/16))
+	}
+	return *(*uint32)(ptr(a.MMIO + uintptr(reg)))
+}
+
+func (a *APIC) write(reg, v uint32) {
+	if a.X2 {
+		x86.Wrmsr(0x800+reg/16, uint64(v))
+		return
+	}
+	*(*uint32)(ptr(a.MMIO + uintptr(reg))) = v
+}
+
+// Enable turns the APIC on (in x2APIC mode if a.X2) with spurious vector
+// spurious and the timer masked on vector timer.
+func (a *APIC) Enable(spurious, timer uint8) {
+	base := x86.Rdmsr(msrAPICBase) | baseEnable
+	if a.X2 {
+		base |= baseX2
+	}
+	x86.Wrmsr(msrAPICBase, base)
+	a.write(regSVR, svrEnable|uint32(spurious))
+	mode := uint32(0) // one-shot
+	if a.Deadline {
+		mode = lvtTSCDeadline
+	}
+	a.write(regDivide, 0xB) // divide by 1
+	a.write(regLVTTmr, mode|uint32(timer))
+}
+
+// ID is this CPU's APIC ID.
+func (a *APIC) ID() uint32 {
+	if a.X2 {
+		return a.read(regID)
+	}
+	return a.read(regID) >> 24
+}
+
+// EOI acknowledges the interrupt in service.
+func (a *APIC) EOI() { a.write(regEOI, 0) }
+
+// ArmDeadline makes the timer fire when the TSC reaches tsc (TSC-deadline mode);
+// 0 disarms it.
+func (a *APIC) ArmDeadline(tsc uint64) { x86.Wrmsr(msrTSCDeadline, tsc) }
+
+// ArmCount makes the one-shot timer fire after count APIC timer ticks; 0 disarms.
+func (a *APIC) ArmCount(count uint32) { a.write(regInitCnt, count) }
+
+// Count reads the one-shot timer's current count.
+func (a *APIC) Count() uint32 { return a.read(regCurCnt) }

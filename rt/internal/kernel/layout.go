@@ -1,0 +1,113 @@
+// Package kernel is unigo's kernel core: the boot sequence from the PVH entry to
+// the program's first instruction, the CPU's descriptor tables, the trap, interrupt
+// and system call entry and exit, the scheduling step at the end of every trap,
+// and the fault report.
+//
+// Context: everything here runs in kernel context (ring 0). boot_amd64.s and
+// trap_amd64.s are the only ways in; they set up what Go code needs (a stack, R14
+// pointing at a g whose bounds describe that stack, FS at a TLS block whose -8
+// slot holds the g, X15 = 0) and call kmain, trap or kernelFault. The rules of
+// ARCHITECTURE.md, decision 5, hold for every function reachable from those three,
+// and rt/internal/kcheck checks them on a linked image: no allocation, no write
+// barriers (kernel structures hold uintptr, never Go pointers), no Go locks or
+// scheduler calls, no recursion, no indirect calls, bounded stack. Kernel packages
+// keep no mutable package state: all of it is in kernel memory reached from the
+// per-CPU block (GS), which ring 3 cannot reach.
+//
+// It may call every other rt/internal package and the drivers; nothing calls it
+// but the assembly entries and package rt (which only keeps it linked).
+package kernel
+
+import (
+	"github.com/unigo-dev/unigo/drivers/apic"
+	"github.com/unigo-dev/unigo/rt/internal/kmem"
+	"github.com/unigo-dev/unigo/rt/internal/pcln"
+	"github.com/unigo-dev/unigo/rt/internal/syscalls"
+)
+
+// GDT selectors (kernel_amd64.h has the same).
+const (
+	selKCode   = 0x10
+	selKData   = 0x18
+	selUCode32 = 0x23
+	selUData   = 0x2B
+	selUCode   = 0x33
+	selTSS     = 0x38
+)
+
+// Per-CPU feature bits (CPU.Features).
+const (
+	featXSave    = 1
+	featXSaveOpt = 2
+	featFSGSBase = 4
+	featX2APIC   = 8
+)
+
+// Interrupt vectors.
+const (
+	vecTimer    = 0x40
+	vecPICBase  = 0x70 // the 8259s, remapped here and masked
+	vecSpurious = 0xFF
+)
+
+// Stack sizes.
+const (
+	// KernelStackSize is each CPU's kernel stack: every trap and system call
+	// runs on it. rt/internal/kcheck proves the deepest path fits.
+	KernelStackSize = 64 << 10
+	// PanicStackSize is the stack the fault report runs on.
+	PanicStackSize = 32 << 10
+	istStackSize   = 8 << 10
+	stackGuard     = 928 // Go's stackguard0 distance from stack.lo on linux/amd64
+)
+
+// CPU is the per-CPU block. GS points at it in kernel context; the fields up to
+// Kernel are read by assembly at the offsets in kernel_amd64.h (layout_test.go
+// checks them).
+type CPU struct {
+	Self       uintptr
+	KStackTop  uintptr // the Frame ends here
+	UserRSP    uintptr // SYSCALL's scratch slot
+	XSave      uintptr // the running thread's XSAVE area
+	KernelFS   uintptr // FS base for Go code on the kernel stack
+	PanicFS    uintptr // FS base for the fault report
+	Features   uint64
+	Pending    [4]uint64 // interrupt vectors seen and not yet handled
+	APICBase   uintptr   // xAPIC registers (kernel address), when not x2APIC
+	PanicStack uintptr
+	CopyInsn   uintptr // uaccess fault sites, for the trap code's fixups
+	LoadInsn   uintptr
+	FaultRet   uintptr
+
+	Kernel     uintptr // the Kernel
+	KStackLow  uintptr
+	TimerArmed uint64 // TSC deadline (or 0) the APIC timer is armed for
+}
+
+// Kernel is the machine-wide state.
+type Kernel struct {
+	Sys   syscalls.System
+	CPU0  uintptr // the boot CPU's CPU block
+	APIC  apic.APIC
+	Sym   pcln.Table
+	Image image
+	// APICTicksPerMs: the one-shot timer's rate, when there is no TSC-deadline
+	// mode.
+	APICTicksPerMs uint64
+	// BootLog: print boot timings (unigo.bootlog=1).
+	BootLog bool
+}
+
+// image describes the program's ELF image as loaded.
+type image struct {
+	base, end  uint64 // [base, end): every PT_LOAD, page-rounded
+	entry      uint64
+	phdr       uint64 // address of the program headers
+	phnum      uint64
+	roStart    uint64 // the read-only data segment (for pclntab)
+	roEnd      uint64
+}
+
+func cpuAt(a uintptr) *CPU { return kmem.At[CPU](a) }
+
+func kernelAt(a uintptr) *Kernel { return kmem.At[Kernel](a) }

@@ -1,0 +1,177 @@
+package kernel
+
+import (
+	"github.com/unigo-dev/unigo/internal/x86"
+	"github.com/unigo-dev/unigo/rt/internal/klog"
+	"github.com/unigo-dev/unigo/rt/internal/linux"
+	"github.com/unigo-dev/unigo/rt/internal/mm"
+	"github.com/unigo-dev/unigo/rt/internal/sched"
+)
+
+// trap handles every entry from ring 3 (trap_amd64.s's userEntry): a system call,
+// an exception, or an interrupt (already acknowledged and noted in c.Pending).
+// f is the running thread's registers at the top of the kernel stack. On return
+// exitToUser resumes whichever thread f and c.XSave then describe.
+func trap(c *CPU, f *sched.Frame) {
+	k := kernelAt(c.Kernel)
+	s := &k.Sys
+	t := s.Sched.Thread(s.Sched.Current)
+	switch {
+	case f.Vector == sched.VecSyscall:
+		s.Dispatch(t, f)
+	case f.Vector < 32:
+		userException(k, t, f)
+	}
+	schedule(k, c, t, f)
+}
+
+// Exception vectors.
+const (
+	vecDE = 0  // divide error
+	vecDB = 1  // debug
+	vecBP = 3  // breakpoint
+	vecUD = 6  // invalid opcode
+	vecNM = 7  // device not available
+	vecDF = 8  // double fault
+	vecTS = 10 // invalid TSS
+	vecNP = 11 // segment not present
+	vecSS = 12 // stack fault
+	vecGP = 13 // general protection
+	vecPF = 14 // page fault
+	vecMF = 16 // x87 error
+	vecAC = 17 // alignment check
+	vecXM = 19 // SIMD error
+)
+
+// userException handles a CPU exception in the program: a page fault the memory
+// manager can satisfy, or the signal Linux would send. Signal delivery is not
+// there yet, so such a signal ends the process with Linux's report and status.
+func userException(k *Kernel, t *sched.Thread, f *sched.Frame) {
+	s := &k.Sys
+	sig, why := 0, ""
+	switch f.Vector {
+	case vecPF:
+		addr := x86.ReadCR2()
+		access := mm.Read
+		if f.Error&2 != 0 {
+			access = mm.Write
+		}
+		if f.Error&16 != 0 {
+			access = mm.Exec
+		}
+		switch s.Mem.Fault(addr, access) {
+		case mm.Mapped:
+			return
+		case mm.OutOfMemory:
+			var l klog.Line
+			l.S("unigo: out of memory for page tables at ").X(addr).Out()
+			s.ExitGroup(128 + 9) // as the OOM killer's SIGKILL
+			return
+		}
+		f.Error = addr
+		sig, why = linux.SIGSEGV, "segmentation fault (bad memory access)"
+	case vecDE:
+		sig, why = 8, "integer divide by zero"
+	case vecMF, vecXM:
+		sig, why = 8, "floating-point exception"
+	case vecUD:
+		sig, why = 4, "illegal instruction"
+	case vecDB, vecBP:
+		sig, why = 5, "trace/breakpoint trap"
+	case vecAC, vecSS, vecNP:
+		sig, why = 7, "bus error"
+	default:
+		sig, why = linux.SIGSEGV, "general protection fault"
+	}
+	s.FatalSignal(t, f, sig, why)
+}
+
+// schedule ends every trap: it handles what the interrupts brought (expired
+// timers), decides which thread runs next (the current one unless it blocked,
+// exited or used up its time slice while others wait), idles when no thread can
+// run, and arms the timer for the next event.
+func schedule(k *Kernel, c *CPU, cur *sched.Thread, f *sched.Frame) {
+	s := &k.Sys
+	now := s.Clock.Now()
+	// A thread that left the CPU in its system call (blocked, or yielded) keeps
+	// its registers before anything can wake it and write its result.
+	if cur.State == sched.Blocked || cur.State == sched.Runnable {
+		cur.Frame = *f
+	}
+	takePending(c)
+	s.Sched.Expire(now, int64(linux.ETIMEDOUT))
+	if cur.State == sched.Running {
+		if now < s.Sched.SliceEnd || !s.Sched.Runnable() {
+			if !s.Sched.Runnable() {
+				s.Sched.SliceEnd = now + s.Sched.Slice
+			}
+			armTimer(k, c, now)
+			return
+		}
+		cur.Frame = *f
+		s.Sched.Yield(cur) // its slice is over and others wait
+	}
+	s.Sched.Stopped(cur, now)
+	next := pickNext(k, c)
+	if cur.State == sched.Exiting {
+		s.Free(cur)
+	}
+	*f = next.Frame
+	c.XSave = next.XSave
+	armTimer(k, c, s.Clock.Now())
+}
+
+// pickNext takes the next runnable thread, halting the CPU until an interrupt
+// makes one runnable when there is none.
+func pickNext(k *Kernel, c *CPU) *sched.Thread {
+	s := &k.Sys
+	for {
+		now := s.Clock.Now()
+		takePending(c)
+		s.Sched.Expire(now, int64(linux.ETIMEDOUT))
+		if t, ok := s.Sched.PickNext(now); ok {
+			return t
+		}
+		armTimer(k, c, now)
+		idleWait()
+	}
+}
+
+// takePending clears the interrupts noted since the last look. The timer's only
+// effect is the time itself, which the caller reads; devices come later.
+func takePending(c *CPU) {
+	for i := range c.Pending {
+		c.Pending[i] = 0
+	}
+}
+
+// armTimer sets the one hardware timer for the earliest of the next timed wait
+// and, when others wait to run, the end of the current time slice. It writes the
+// timer only when the deadline changes: each write is a VM exit.
+func armTimer(k *Kernel, c *CPU, now int64) {
+	s := &k.Sys
+	next := s.Sched.NextDeadline()
+	if s.Sched.Current >= 0 && s.Sched.Runnable() && (next == 0 || s.Sched.SliceEnd < next) {
+		next = s.Sched.SliceEnd
+	}
+	var tsc uint64
+	if next != 0 {
+		tsc = s.Clock.ToTSC(max(next, now+1000))
+	}
+	if tsc == c.TimerArmed {
+		return
+	}
+	c.TimerArmed = tsc
+	if k.APIC.Deadline {
+		k.APIC.ArmDeadline(tsc)
+		return
+	}
+	if next == 0 {
+		k.APIC.ArmCount(0)
+		return
+	}
+	// One-shot count mode: ticks from now, at least one.
+	ns := uint64(max(next-now, 1000))
+	count := ns * k.APICTicksPerMs / 1_000_000
+	k.APIC.ArmCount(uint32(min(max(count, 1), 0xFFFFFFFF)))
+}

@@ -1,0 +1,304 @@
+package linux
+
+// System call numbers (arch/x86/entry/syscalls/syscall_64.tbl).
+const (
+	SYS_read              = 0
+	SYS_write             = 1
+	SYS_open              = 2
+	SYS_close             = 3
+	SYS_stat              = 4
+	SYS_fstat             = 5
+	SYS_lstat             = 6
+	SYS_poll              = 7
+	SYS_lseek             = 8
+	SYS_mmap              = 9
+	SYS_mprotect          = 10
+	SYS_munmap            = 11
+	SYS_brk               = 12
+	SYS_rt_sigaction      = 13
+	SYS_rt_sigprocmask    = 14
+	SYS_rt_sigreturn      = 15
+	SYS_ioctl             = 16
+	SYS_pread64           = 17
+	SYS_pwrite64          = 18
+	SYS_readv             = 19
+	SYS_writev            = 20
+	SYS_access            = 21
+	SYS_pipe              = 22
+	SYS_sched_yield       = 24
+	SYS_madvise           = 28
+	SYS_dup               = 32
+	SYS_dup2              = 33
+	SYS_nanosleep         = 35
+	SYS_getpid            = 39
+	SYS_socket            = 41
+	SYS_clone             = 56
+	SYS_fork              = 57
+	SYS_vfork             = 58
+	SYS_execve            = 59
+	SYS_exit              = 60
+	SYS_wait4             = 61
+	SYS_kill              = 62
+	SYS_uname             = 63
+	SYS_fcntl             = 72
+	SYS_getcwd            = 79
+	SYS_readlink          = 89
+	SYS_gettimeofday      = 96
+	SYS_getrlimit         = 97
+	SYS_getrusage         = 98
+	SYS_sysinfo           = 99
+	SYS_getuid            = 102
+	SYS_getgid            = 104
+	SYS_geteuid           = 107
+	SYS_getegid           = 108
+	SYS_getppid           = 110
+	SYS_sigaltstack       = 131
+	SYS_prctl             = 157
+	SYS_arch_prctl        = 158
+	SYS_setrlimit         = 160
+	SYS_gettid            = 186
+	SYS_tkill             = 200
+	SYS_time              = 201
+	SYS_futex             = 202
+	SYS_sched_setaffinity = 203
+	SYS_sched_getaffinity = 204
+	SYS_set_tid_address   = 218
+	SYS_clock_gettime     = 228
+	SYS_clock_getres      = 229
+	SYS_clock_nanosleep   = 230
+	SYS_exit_group        = 231
+	SYS_tgkill            = 234
+	SYS_waitid            = 247
+	SYS_openat            = 257
+	SYS_newfstatat        = 262
+	SYS_readlinkat        = 267
+	SYS_faccessat         = 269
+	SYS_set_robust_list   = 273
+	SYS_pipe2             = 293
+	SYS_dup3              = 292
+	SYS_prlimit64         = 302
+	SYS_getrandom         = 318
+	SYS_execveat          = 322
+	SYS_statx             = 332
+	SYS_rseq              = 334
+	SYS_pidfd_open        = 434
+	SYS_clone3            = 435
+	SYS_faccessat2        = 439
+
+	// NumSyscalls bounds Linux's numbers (for per-number tables).
+	NumSyscalls = 512
+)
+
+// unigo's private system calls, in a range Linux does not use.
+const (
+	// SYS_UNIGO_COUNT returns how many times system call arg0 entered the kernel.
+	SYS_UNIGO_COUNT = 0x1000
+)
+
+// clone flags.
+const (
+	CLONE_VM             = 0x100
+	CLONE_FS             = 0x200
+	CLONE_FILES          = 0x400
+	CLONE_SIGHAND        = 0x800
+	CLONE_PIDFD          = 0x1000
+	CLONE_PTRACE         = 0x2000
+	CLONE_VFORK          = 0x4000
+	CLONE_PARENT         = 0x8000
+	CLONE_THREAD         = 0x10000
+	CLONE_NEWNS          = 0x20000
+	CLONE_SYSVSEM        = 0x40000
+	CLONE_SETTLS         = 0x80000
+	CLONE_PARENT_SETTID  = 0x100000
+	CLONE_CHILD_CLEARTID = 0x200000
+	CLONE_DETACHED       = 0x400000
+	CLONE_UNTRACED       = 0x800000
+	CLONE_CHILD_SETTID   = 0x1000000
+	CSIGNAL              = 0xff
+)
+
+// futex operations.
+const (
+	FUTEX_WAIT           = 0
+	FUTEX_WAKE           = 1
+	FUTEX_WAIT_BITSET    = 9
+	FUTEX_WAKE_BITSET    = 10
+	FUTEX_PRIVATE_FLAG   = 128
+	FUTEX_CLOCK_REALTIME = 256
+	FUTEX_BITSET_ALL     = 0xffffffff
+)
+
+// Clocks.
+const (
+	CLOCK_REALTIME           = 0
+	CLOCK_MONOTONIC          = 1
+	CLOCK_PROCESS_CPUTIME_ID = 2
+	CLOCK_THREAD_CPUTIME_ID  = 3
+	CLOCK_MONOTONIC_RAW      = 4
+	CLOCK_REALTIME_COARSE    = 5
+	CLOCK_MONOTONIC_COARSE   = 6
+	CLOCK_BOOTTIME           = 7
+	TIMER_ABSTIME            = 1
+)
+
+// Files.
+const (
+	AT_FDCWD            = -100
+	AT_SYMLINK_NOFOLLOW = 0x100
+	AT_EMPTY_PATH       = 0x1000
+	O_RDONLY            = 0
+	O_WRONLY            = 1
+	O_RDWR              = 2
+	O_ACCMODE           = 3
+	O_NONBLOCK          = 0x800
+	O_CLOEXEC           = 0x80000
+	F_DUPFD             = 0
+	F_GETFD             = 1
+	F_SETFD             = 2
+	F_GETFL             = 3
+	F_SETFL             = 4
+	F_DUPFD_CLOEXEC     = 1030
+	FD_CLOEXEC          = 1
+	S_IFCHR             = 0o020000
+	S_IFDIR             = 0o040000
+	PATH_MAX            = 4096
+)
+
+// Signals.
+const (
+	SIGKILL     = 9
+	SIGSEGV     = 11
+	SIGSTOP     = 19
+	NSIG        = 64
+	SIG_BLOCK   = 0
+	SIG_UNBLOCK = 1
+	SIG_SETMASK = 2
+	SS_ONSTACK  = 1
+	SS_DISABLE  = 2
+	MINSIGSTKSZ = 2048
+)
+
+// arch_prctl and prctl.
+const (
+	ARCH_SET_GS = 0x1001
+	ARCH_SET_FS = 0x1002
+	ARCH_GET_FS = 0x1003
+	ARCH_GET_GS = 0x1004
+	PR_SET_NAME = 15
+	PR_GET_NAME = 16
+)
+
+// Resource limits.
+const (
+	RLIMIT_STACK  = 3
+	RLIMIT_NOFILE = 7
+	RLIM_NLIMITS  = 16
+	RLIM_INFINITY = ^uint64(0)
+)
+
+// getrandom flags.
+const (
+	GRND_NONBLOCK = 1
+	GRND_RANDOM   = 2
+	GRND_INSECURE = 4
+)
+
+// Auxiliary vector tags.
+const (
+	AT_NULL         = 0
+	AT_PHDR         = 3
+	AT_PHENT        = 4
+	AT_PHNUM        = 5
+	AT_PAGESZ       = 6
+	AT_BASE         = 7
+	AT_FLAGS        = 8
+	AT_ENTRY        = 9
+	AT_UID          = 11
+	AT_EUID         = 12
+	AT_GID          = 13
+	AT_EGID         = 14
+	AT_PLATFORM     = 15
+	AT_HWCAP        = 16
+	AT_CLKTCK       = 17
+	AT_SECURE       = 23
+	AT_RANDOM       = 25
+	AT_HWCAP2       = 26
+	AT_EXECFN       = 31
+	AT_SYSINFO_EHDR = 33
+	AT_MINSIGSTKSZ  = 51
+)
+
+// Timespec is struct timespec.
+type Timespec struct {
+	Sec  int64
+	Nsec int64
+}
+
+// Stat is struct stat for x86-64.
+type Stat struct {
+	Dev     uint64
+	Ino     uint64
+	Nlink   uint64
+	Mode    uint32
+	UID     uint32
+	GID     uint32
+	_       int32
+	Rdev    uint64
+	Size    int64
+	Blksize int64
+	Blocks  int64
+	Atime   Timespec
+	Mtime   Timespec
+	Ctime   Timespec
+	_       [3]int64
+}
+
+// Utsname is struct utsname.
+type Utsname struct {
+	Sysname, Nodename, Release, Version, Machine, Domainname [65]byte
+}
+
+// Sigaction is the kernel's struct sigaction (rt_sigaction).
+type Sigaction struct {
+	Handler  uint64
+	Flags    uint64
+	Restorer uint64
+	Mask     uint64
+}
+
+// StackT is stack_t (sigaltstack).
+type StackT struct {
+	SP    uint64
+	Flags int32
+	_     int32
+	Size  uint64
+}
+
+// Rlimit is struct rlimit.
+type Rlimit struct {
+	Cur, Max uint64
+}
+
+// Sysinfo is struct sysinfo.
+type Sysinfo struct {
+	Uptime    int64
+	Loads     [3]uint64
+	Totalram  uint64
+	Freeram   uint64
+	Sharedram uint64
+	Bufferram uint64
+	Totalswap uint64
+	Freeswap  uint64
+	Procs     uint16
+	_         [6]byte
+	Totalhigh uint64
+	Freehigh  uint64
+	MemUnit   uint32
+	_         [4]byte
+}
+
+// Rusage is struct rusage.
+type Rusage struct {
+	Utime, Stime [2]int64 // struct timeval
+	Rest         [14]int64
+}

@@ -1,0 +1,6 @@
+//go:build !unikernel
+
+package mm
+
+// flushPage drops a stale TLB entry; host tests have no TLB.
+func flushPage(va uint64) {}

@@ -1,0 +1,394 @@
+package syscalls
+
+import (
+	"github.com/unigo-dev/unigo/drivers/serial"
+	"github.com/unigo-dev/unigo/rt/internal/kmem"
+	"github.com/unigo-dev/unigo/rt/internal/linux"
+	"github.com/unigo-dev/unigo/rt/internal/mm"
+)
+
+// Kinds of open file. There is no file system: the console, /dev/null, and (with
+// networking) sockets.
+const (
+	kindClosed = iota
+	kindConsoleIn
+	kindConsoleOut
+	kindNull
+)
+
+type file struct {
+	kind    uint8
+	cloexec bool
+	_       [6]byte
+	status  uint32 // open flags: access mode and O_NONBLOCK
+	_       uint32
+}
+
+func (s *System) fd(n uint64) (*file, bool) {
+	if n >= MaxFiles || s.files[n].kind == kindClosed {
+		return nil, false
+	}
+	return &s.files[n], true
+}
+
+// The console is a serial port: output goes out as it is written; it has no
+// input wired, so reading standard input finds end of file, as from /dev/null.
+func (s *System) read(n, buf, count uint64) uint64 {
+	f, ok := s.fd(n)
+	if !ok {
+		return neg(linux.EBADF)
+	}
+	switch f.kind {
+	case kindConsoleIn, kindNull:
+		if count > 0 {
+			if e := s.Mem.Prepare(buf, 1, mm.Write); e != 0 {
+				return neg(e)
+			}
+		}
+		return 0
+	}
+	return neg(linux.EBADF)
+}
+
+func (s *System) write(n, buf, count uint64) uint64 {
+	f, ok := s.fd(n)
+	if !ok {
+		return neg(linux.EBADF)
+	}
+	switch f.kind {
+	case kindConsoleOut:
+		return ret(count, s.console(buf, count))
+	case kindNull:
+		return ret(count, s.Mem.Prepare(buf, count, mm.Read))
+	}
+	return neg(linux.EBADF)
+}
+
+// console writes count bytes of user memory at buf to the serial console, through
+// a buffer on the kernel stack.
+func (s *System) console(buf, count uint64) linux.Errno {
+	if e := s.Mem.Prepare(buf, count, mm.Read); e != 0 {
+		return e
+	}
+	var chunk [512]byte
+	for count > 0 {
+		n := min(count, uint64(len(chunk)))
+		if e := s.copyIn(kmem.Addr(&chunk[0]), buf, n); e != 0 {
+			return e
+		}
+		serial.Write(serial.COM1, chunk[:n])
+		buf += n
+		count -= n
+	}
+	return 0
+}
+
+// iovec is struct iovec.
+type iovec struct{ base, len uint64 }
+
+func (s *System) writev(n, iov, cnt uint64) uint64 {
+	if cnt > 1024 {
+		return neg(linux.EINVAL)
+	}
+	var total uint64
+	for i := uint64(0); i < cnt; i++ {
+		var v iovec
+		if e := s.copyIn(kmem.Addr(&v), iov+i*16, 16); e != 0 {
+			return neg(e)
+		}
+		if v.len == 0 {
+			continue
+		}
+		r := s.write(n, v.base, v.len)
+		if int64(r) < 0 {
+			if total > 0 {
+				return total
+			}
+			return r
+		}
+		total += r
+	}
+	return total
+}
+
+func (s *System) readv(n, iov, cnt uint64) uint64 {
+	if cnt > 1024 {
+		return neg(linux.EINVAL)
+	}
+	if _, ok := s.fd(n); !ok {
+		return neg(linux.EBADF)
+	}
+	var v iovec
+	if cnt > 0 {
+		if e := s.copyIn(kmem.Addr(&v), iov, 16); e != 0 {
+			return neg(e)
+		}
+	}
+	return s.read(n, v.base, v.len)
+}
+
+func (s *System) close(n uint64) uint64 {
+	f, ok := s.fd(n)
+	if !ok {
+		return neg(linux.EBADF)
+	}
+	*f = file{}
+	return 0
+}
+
+func (s *System) seek(n uint64) uint64 {
+	if _, ok := s.fd(n); !ok {
+		return neg(linux.EBADF)
+	}
+	return neg(linux.ESPIPE)
+}
+
+func (s *System) ioctl(n uint64) uint64 {
+	if _, ok := s.fd(n); !ok {
+		return neg(linux.EBADF)
+	}
+	return neg(linux.ENOTTY) // the console is a serial line, not a terminal
+}
+
+func (s *System) fstat(n, buf uint64) uint64 {
+	f, ok := s.fd(n)
+	if !ok {
+		return neg(linux.EBADF)
+	}
+	var st linux.Stat
+	st.Mode = linux.S_IFCHR | 0o620
+	st.Nlink = 1
+	st.Blksize = 4096
+	st.Dev = 5
+	switch f.kind {
+	case kindConsoleIn, kindConsoleOut:
+		st.Rdev = 5<<8 | 1 // /dev/console
+		st.Ino = 1
+	case kindNull:
+		st.Mode = linux.S_IFCHR | 0o666
+		st.Rdev = 1<<8 | 3 // /dev/null
+		st.Ino = 2
+	}
+	return ret(0, s.copyOut(buf, kmem.Addr(&st), uint64(unsafeSizeofStat)))
+}
+
+// allocFD returns the lowest free descriptor at or above min.
+func (s *System) allocFD(min uint64) (uint64, bool) {
+	limit := s.rlimits[linux.RLIMIT_NOFILE].Cur
+	for i := min; i < MaxFiles && i < limit; i++ {
+		if s.files[i].kind == kindClosed {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+func (s *System) dup(old, min uint64, _ int, cloexec bool) uint64 {
+	f, ok := s.fd(old)
+	if !ok {
+		return neg(linux.EBADF)
+	}
+	n, ok := s.allocFD(min)
+	if !ok {
+		return neg(linux.EMFILE)
+	}
+	s.files[n] = *f
+	s.files[n].cloexec = cloexec
+	return n
+}
+
+func (s *System) dup2(old, new uint64) uint64 {
+	if _, ok := s.fd(old); !ok {
+		return neg(linux.EBADF)
+	}
+	if old == new {
+		return new
+	}
+	return s.dup3(old, new, 0)
+}
+
+func (s *System) dup3(old, new, flags uint64) uint64 {
+	f, ok := s.fd(old)
+	if !ok {
+		return neg(linux.EBADF)
+	}
+	if old == new || flags&^linux.O_CLOEXEC != 0 {
+		return neg(linux.EINVAL)
+	}
+	if new >= MaxFiles {
+		return neg(linux.EBADF)
+	}
+	s.files[new] = *f
+	s.files[new].cloexec = flags&linux.O_CLOEXEC != 0
+	return new
+}
+
+func (s *System) fcntl(n, cmd, arg uint64) uint64 {
+	f, ok := s.fd(n)
+	if !ok {
+		return neg(linux.EBADF)
+	}
+	switch cmd {
+	case linux.F_GETFD:
+		if f.cloexec {
+			return linux.FD_CLOEXEC
+		}
+		return 0
+	case linux.F_SETFD:
+		f.cloexec = arg&linux.FD_CLOEXEC != 0
+		return 0
+	case linux.F_GETFL:
+		return uint64(f.status)
+	case linux.F_SETFL:
+		f.status = f.status&linux.O_ACCMODE | uint32(arg)&linux.O_NONBLOCK
+		return 0
+	case linux.F_DUPFD:
+		return s.dup(n, arg, 0, false)
+	case linux.F_DUPFD_CLOEXEC:
+		return s.dup(n, arg, 0, true)
+	}
+	return neg(linux.EINVAL)
+}
+
+// path copies a NUL-terminated path from user memory into buf and returns its
+// length. ENAMETOOLONG past PATH_MAX; EFAULT for a bad pointer.
+func (s *System) path(addr uint64, buf *[linux.PATH_MAX]byte) (int, linux.Errno) {
+	for i := 0; i < len(buf); i++ {
+		// Copy a page at a time up to the next page boundary, then look for NUL.
+		if i%512 == 0 {
+			n := uint64(512)
+			if e := s.copyIn(kmem.Addr(&buf[i]), addr+uint64(i), n); e != 0 {
+				// The last page may end early: fall back to byte by byte.
+				for j := i; j < i+512 && j < len(buf); j++ {
+					if e := s.copyIn(kmem.Addr(&buf[j]), addr+uint64(j), 1); e != 0 {
+						return 0, e
+					}
+					if buf[j] == 0 {
+						return j, 0
+					}
+				}
+				return 0, linux.ENAMETOOLONG
+			}
+		}
+		if buf[i] == 0 {
+			return i, 0
+		}
+	}
+	return 0, linux.ENAMETOOLONG
+}
+
+func equal(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range b {
+		if b[i] != s[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// lookup resolves a path to the few names that exist: /dev/null and /dev/console
+// (and / itself). Everything else is ENOENT: there is no file system.
+func lookup(p []byte) (kind uint8, dir bool, e linux.Errno) {
+	switch {
+	case equal(p, "/dev/null"):
+		return kindNull, false, 0
+	case equal(p, "/dev/console"), equal(p, "/dev/tty"):
+		return kindConsoleOut, false, 0
+	case equal(p, "/"), equal(p, "/dev"), equal(p, "."):
+		return 0, true, 0
+	}
+	return 0, false, linux.ENOENT
+}
+
+func (s *System) openat(dirfd, addr, flags uint64) uint64 {
+	var buf [linux.PATH_MAX]byte
+	n, e := s.path(addr, &buf)
+	if e != 0 {
+		return neg(e)
+	}
+	kind, dir, e := lookup(buf[:n])
+	if e != 0 {
+		return neg(e)
+	}
+	if dir {
+		return neg(linux.EISDIR)
+	}
+	fd, ok := s.allocFD(0)
+	if !ok {
+		return neg(linux.EMFILE)
+	}
+	s.files[fd] = file{kind: kind, cloexec: flags&linux.O_CLOEXEC != 0, status: uint32(flags) & (linux.O_ACCMODE | linux.O_NONBLOCK)}
+	return fd
+}
+
+func (s *System) fstatat(dirfd, addr, buf, flags uint64) uint64 {
+	var p [linux.PATH_MAX]byte
+	n, e := s.path(addr, &p)
+	if e != 0 {
+		return neg(e)
+	}
+	if n == 0 {
+		if flags&linux.AT_EMPTY_PATH != 0 {
+			return s.fstat(dirfd, buf)
+		}
+		return neg(linux.ENOENT)
+	}
+	kind, dir, e := lookup(p[:n])
+	if e != 0 {
+		return neg(e)
+	}
+	var st linux.Stat
+	st.Nlink = 1
+	st.Blksize = 4096
+	if dir {
+		st.Mode = linux.S_IFDIR | 0o755
+		st.Nlink = 2
+		return ret(0, s.copyOut(buf, kmem.Addr(&st), uint64(unsafeSizeofStat)))
+	}
+	st.Mode = linux.S_IFCHR | 0o666
+	if kind == kindNull {
+		st.Rdev = 1<<8 | 3
+	} else {
+		st.Rdev = 5<<8 | 1
+	}
+	return ret(0, s.copyOut(buf, kmem.Addr(&st), uint64(unsafeSizeofStat)))
+}
+
+func (s *System) faccessat(dirfd, addr uint64) uint64 {
+	var p [linux.PATH_MAX]byte
+	n, e := s.path(addr, &p)
+	if e != 0 {
+		return neg(e)
+	}
+	_, _, e = lookup(p[:n])
+	return ret(0, e)
+}
+
+// readlinkat knows one link: /proc/self/exe, the program's path (argv[0], as the
+// runner passes it).
+func (s *System) readlinkat(dirfd, addr, buf, size uint64) uint64 {
+	var p [linux.PATH_MAX]byte
+	n, e := s.path(addr, &p)
+	if e != 0 {
+		return neg(e)
+	}
+	if !equal(p[:n], "/proc/self/exe") {
+		return neg(linux.ENOENT)
+	}
+	if int64(size) <= 0 {
+		return neg(linux.EINVAL)
+	}
+	m := min(size, uint64(s.exeLen))
+	return ret(m, s.copyOut(buf, kmem.Addr(&s.exe[0]), m))
+}
+
+func (s *System) getcwd(buf, size uint64) uint64 {
+	root := [2]byte{'/', 0}
+	if size < 2 {
+		return neg(linux.ERANGE)
+	}
+	return ret(2, s.copyOut(buf, kmem.Addr(&root[0]), 2))
+}

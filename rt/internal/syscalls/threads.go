@@ -1,0 +1,382 @@
+package syscalls
+
+import (
+	"github.com/unigo-dev/unigo/rt/internal/klog"
+	"github.com/unigo-dev/unigo/rt/internal/kmem"
+	"github.com/unigo-dev/unigo/rt/internal/linux"
+	"github.com/unigo-dev/unigo/rt/internal/mm"
+	"github.com/unigo-dev/unigo/rt/internal/poweroff"
+	"github.com/unigo-dev/unigo/rt/internal/sched"
+	"github.com/unigo-dev/unigo/rt/internal/uaccess"
+)
+
+// The flags a thread-creating clone must carry: the new thread shares
+// everything, as Go's (and glibc's) threads do.
+const threadFlags = linux.CLONE_VM | linux.CLONE_FS | linux.CLONE_FILES | linux.CLONE_SIGHAND | linux.CLONE_THREAD
+
+// clone(flags, stack, parent_tid, child_tid, tls) for threads only.
+func (s *System) clone(parent *sched.Thread, f *sched.Frame, flags, stack, ptid, ctid, tls uint64) uint64 {
+	if flags&linux.CLONE_THREAD == 0 || flags&linux.CLONE_VFORK != 0 {
+		return neg(linux.ENOSYS) // a new process: there is only one, for good
+	}
+	if flags&threadFlags != threadFlags {
+		return neg(linux.EINVAL)
+	}
+	if flags&linux.CLONE_SETTLS != 0 && !userAddr(tls) {
+		return neg(linux.EPERM)
+	}
+	if s.Sched.Full() {
+		return neg(linux.EAGAIN)
+	}
+	// Thread records come out of the frames left after commitments, keeping
+	// half the floor for page tables.
+	pfn, ok := s.Mem.Frames.Alloc(s.ThreadPages, 1, s.Mem.Frames.Avail()/2)
+	if !ok || s.Mem.Frames.Avail() < 0 {
+		if ok {
+			s.Mem.Frames.Release(pfn, s.ThreadPages)
+		}
+		return neg(linux.EAGAIN)
+	}
+	addr := s.Mem.PT.DM + uintptr(pfn<<mm.PageShift)
+	kmem.Zero(addr, int(s.ThreadPages<<mm.PageShift))
+	t := kmem.At[sched.Thread](addr)
+	t.Frame = *f
+	t.Frame.RAX = 0
+	if stack != 0 {
+		t.Frame.RSP = stack
+	}
+	if flags&linux.CLONE_SETTLS != 0 {
+		t.Frame.FSBase = tls
+	}
+	t.XSave = addr + ThreadXSaveOff
+	kmem.Copy(t.XSave, parent.XSave, int(s.XSaveSize)) // the child starts with the parent's FP state
+	t.SigMask = parent.SigMask
+	t.PFN, t.Pages = pfn, s.ThreadPages
+	if flags&linux.CLONE_CHILD_CLEARTID != 0 {
+		t.ClearTID = ctid
+	}
+	if _, ok := s.Sched.Add(addr); !ok {
+		s.Mem.Frames.Release(pfn, s.ThreadPages)
+		return neg(linux.EAGAIN)
+	}
+	tid := uint32(t.TID)
+	if flags&linux.CLONE_PARENT_SETTID != 0 {
+		s.copyOut(ptid, kmem.Addr(&tid), 4)
+	}
+	if flags&linux.CLONE_CHILD_SETTID != 0 {
+		s.copyOut(ctid, kmem.Addr(&tid), 4)
+	}
+	return uint64(tid)
+}
+
+func userAddr(a uint64) bool { return a < mm.UserTop }
+
+// exitThread ends the calling thread. The last thread's exit ends the process.
+func (s *System) exitThread(t *sched.Thread, status int) {
+	if t.ClearTID != 0 {
+		zero := uint32(0)
+		if s.copyOut(t.ClearTID, kmem.Addr(&zero), 4) == 0 {
+			s.Sched.FutexWake(t.ClearTID, 1, linux.FUTEX_BITSET_ALL)
+		}
+	}
+	if s.Sched.Count() == 1 {
+		s.ExitGroup(status)
+	}
+	s.Sched.Exit(t)
+}
+
+// ExitGroup ends the process, and with it the VM.
+func (s *System) ExitGroup(status int) {
+	if poweroff.Clamped(status) {
+		var l klog.Line
+		l.S("unigo: exit status ").U(uint64(status & 0xff)).S(" is reported as 125 (the runner's protocol stops at 125)").Out()
+	}
+	poweroff.Exit(status)
+}
+
+// Free releases an exited thread's record (the kernel calls it once the thread
+// is off the CPU).
+func (s *System) Free(t *sched.Thread) {
+	pfn, n := t.PFN, t.Pages
+	s.Sched.Remove(t)
+	s.Mem.Frames.Release(pfn, n)
+}
+
+// timespec reads a struct timespec and checks it (EINVAL for a negative time or
+// nanoseconds out of range).
+func (s *System) timespec(addr uint64) (int64, linux.Errno) {
+	var ts linux.Timespec
+	if e := s.copyIn(kmem.Addr(&ts), addr, 16); e != 0 {
+		return 0, e
+	}
+	if ts.Sec < 0 || ts.Nsec < 0 || ts.Nsec >= 1_000_000_000 {
+		return 0, linux.EINVAL
+	}
+	if ts.Sec > (1<<62)/1_000_000_000 {
+		return 1 << 62, 0 // forever, give or take
+	}
+	return ts.Sec*1_000_000_000 + ts.Nsec, 0
+}
+
+func (s *System) futex(t *sched.Thread, addr, op, val, timeout, val3 uint64) uint64 {
+	cmd := op &^ (linux.FUTEX_PRIVATE_FLAG | linux.FUTEX_CLOCK_REALTIME)
+	switch cmd {
+	case linux.FUTEX_WAKE, linux.FUTEX_WAKE_BITSET:
+		bits := uint32(linux.FUTEX_BITSET_ALL)
+		if cmd == linux.FUTEX_WAKE_BITSET {
+			if bits = uint32(val3); bits == 0 {
+				return neg(linux.EINVAL)
+			}
+		}
+		if addr&3 != 0 {
+			return neg(linux.EINVAL)
+		}
+		n := int(int32(val))
+		if n < 0 {
+			n = 0
+		}
+		return uint64(s.Sched.FutexWake(addr, n, bits))
+	case linux.FUTEX_WAIT, linux.FUTEX_WAIT_BITSET:
+	default:
+		return neg(linux.ENOSYS)
+	}
+	bits := uint32(linux.FUTEX_BITSET_ALL)
+	if cmd == linux.FUTEX_WAIT_BITSET {
+		if bits = uint32(val3); bits == 0 {
+			return neg(linux.EINVAL)
+		}
+	}
+	if addr&3 != 0 {
+		return neg(linux.EINVAL)
+	}
+	var deadline int64
+	if timeout != 0 {
+		d, e := s.timespec(timeout)
+		if e != 0 {
+			return neg(e)
+		}
+		now := s.Clock.Now()
+		switch {
+		case cmd == linux.FUTEX_WAIT:
+			deadline = now + d // relative
+		case op&linux.FUTEX_CLOCK_REALTIME != 0:
+			deadline = d - s.Clock.RealOffset()
+		default:
+			deadline = d
+		}
+		if deadline <= now {
+			return neg(linux.ETIMEDOUT)
+		}
+	}
+	if e := s.Mem.Prepare(addr, 4, mm.Read); e != 0 {
+		return neg(e)
+	}
+	cur, ok := uaccess.Load32(uintptr(addr))
+	if !ok {
+		return neg(linux.EFAULT)
+	}
+	if cur != uint32(val) {
+		return neg(linux.EAGAIN)
+	}
+	s.Sched.Block(t, sched.WaitFutex, addr, bits, deadline)
+	return 0 // not seen: the waker or the timer sets the result
+}
+
+func (s *System) nanosleep(t *sched.Thread, clock, flags, req uint64) uint64 {
+	d, e := s.timespec(req)
+	if e != 0 {
+		return neg(e)
+	}
+	now := s.Clock.Now()
+	var deadline int64
+	switch clock {
+	case linux.CLOCK_MONOTONIC, linux.CLOCK_BOOTTIME, linux.CLOCK_MONOTONIC_RAW:
+		deadline = d
+	case linux.CLOCK_REALTIME:
+		deadline = d - s.Clock.RealOffset()
+	default:
+		return neg(linux.EINVAL)
+	}
+	if flags&linux.TIMER_ABSTIME == 0 {
+		deadline = now + d
+	}
+	if deadline <= now {
+		return 0
+	}
+	s.Sched.Block(t, sched.WaitSleep, 0, 0, deadline)
+	return 0
+}
+
+// Signals are recorded on their target (tgkill, kill) and the program's
+// dispositions and masks are kept (rt_sigaction, rt_sigprocmask, sigaltstack);
+// delivering them into the program comes with signal support.
+
+func validSignal(sig uint64) bool { return sig >= 1 && sig <= linux.NSIG }
+
+func (s *System) tgkill(tgid, tid, sig uint64) uint64 {
+	if int64(tgid) <= 0 || int64(tid) <= 0 || (sig != 0 && !validSignal(sig)) {
+		return neg(linux.EINVAL)
+	}
+	t, ok := s.Sched.ByTID(int32(tid))
+	if tgid != 1 || !ok {
+		return neg(linux.ESRCH)
+	}
+	if sig != 0 {
+		t.SigPending |= 1 << (sig - 1)
+	}
+	return 0
+}
+
+func (s *System) kill(pid, sig uint64) uint64 {
+	if sig != 0 && !validSignal(sig) {
+		return neg(linux.EINVAL)
+	}
+	switch int64(pid) {
+	case 0, 1, -1:
+	default:
+		return neg(linux.ESRCH)
+	}
+	if t, ok := s.Sched.ByTID(1); ok && sig != 0 {
+		t.SigPending |= 1 << (sig - 1)
+	}
+	return 0
+}
+
+func (s *System) sigaction(sig, act, old, size uint64) uint64 {
+	if size != 8 || !validSignal(sig) {
+		return neg(linux.EINVAL)
+	}
+	if act != 0 && (sig == linux.SIGKILL || sig == linux.SIGSTOP) {
+		return neg(linux.EINVAL)
+	}
+	cur := s.actions[sig]
+	if act != 0 {
+		var a linux.Sigaction
+		if e := s.copyIn(kmem.Addr(&a), act, 32); e != 0 {
+			return neg(e)
+		}
+		s.actions[sig] = a
+	}
+	if old != 0 {
+		if e := s.copyOut(old, kmem.Addr(&cur), 32); e != 0 {
+			return neg(e)
+		}
+	}
+	return 0
+}
+
+// unblockable are SIGKILL and SIGSTOP, which no mask may hold.
+const unblockable = 1<<(linux.SIGKILL-1) | 1<<(linux.SIGSTOP-1)
+
+func (s *System) sigprocmask(t *sched.Thread, how, set, old, size uint64) uint64 {
+	if size != 8 {
+		return neg(linux.EINVAL)
+	}
+	cur := t.SigMask
+	if set != 0 {
+		var m uint64
+		if e := s.copyIn(kmem.Addr(&m), set, 8); e != 0 {
+			return neg(e)
+		}
+		switch how {
+		case linux.SIG_BLOCK:
+			t.SigMask |= m
+		case linux.SIG_UNBLOCK:
+			t.SigMask &^= m
+		case linux.SIG_SETMASK:
+			t.SigMask = m
+		default:
+			return neg(linux.EINVAL)
+		}
+		t.SigMask &^= unblockable
+	}
+	if old != 0 {
+		if e := s.copyOut(old, kmem.Addr(&cur), 8); e != 0 {
+			return neg(e)
+		}
+	}
+	return 0
+}
+
+func (s *System) sigaltstack(t *sched.Thread, ss, old uint64) uint64 {
+	cur := linux.StackT{SP: t.AltSP, Flags: t.AltFlags, Size: t.AltSize}
+	if cur.Size == 0 {
+		cur.Flags = linux.SS_DISABLE
+	}
+	if ss != 0 {
+		var n linux.StackT
+		if e := s.copyIn(kmem.Addr(&n), ss, 24); e != 0 {
+			return neg(e)
+		}
+		switch {
+		case n.Flags&^linux.SS_DISABLE != 0:
+			return neg(linux.EINVAL)
+		case n.Flags&linux.SS_DISABLE != 0:
+			t.AltSP, t.AltSize, t.AltFlags = 0, 0, 0
+		case n.Size < linux.MINSIGSTKSZ:
+			return neg(linux.ENOMEM)
+		default:
+			t.AltSP, t.AltSize, t.AltFlags = n.SP, n.Size, 0
+		}
+	}
+	if old != 0 {
+		if e := s.copyOut(old, kmem.Addr(&cur), 24); e != 0 {
+			return neg(e)
+		}
+	}
+	return 0
+}
+
+// FatalSignal ends the process the way Linux does when a signal it cannot deliver
+// (or that has no handler yet) kills it: a report on the console, then exit
+// status 128+signal.
+func (s *System) FatalSignal(t *sched.Thread, f *sched.Frame, sig int, why string) {
+	s.fatalSignal(t, f, sig, why)
+}
+
+func (s *System) fatalSignal(t *sched.Thread, f *sched.Frame, sig int, why string) {
+	var l klog.Line
+	l.S("unigo: thread ").D(int64(t.TID)).S(" killed by signal ").D(int64(sig)).S(": ").S(why).Out()
+	l.S("unigo: rip=").X(f.RIP).S(" rsp=").X(f.RSP).S(" addr/err=").X(f.Error).Out()
+	s.ExitGroup(128 + sig)
+}
+
+func (s *System) archPrctl(f *sched.Frame, code, addr uint64) uint64 {
+	switch code {
+	case linux.ARCH_SET_FS:
+		if !userAddr(addr) {
+			return neg(linux.EPERM)
+		}
+		f.FSBase = addr
+		return 0
+	case linux.ARCH_GET_FS:
+		v := f.FSBase
+		return ret(0, s.copyOut(addr, kmem.Addr(&v), 8))
+	}
+	return neg(linux.EINVAL)
+}
+
+func (s *System) getaffinity(pid, size, mask uint64) uint64 {
+	if int64(pid) < 0 {
+		return neg(linux.ESRCH)
+	}
+	if size < 8 || size&7 != 0 {
+		return neg(linux.EINVAL)
+	}
+	m := uint64(1) // one CPU
+	return ret(8, s.copyOut(mask, kmem.Addr(&m), 8))
+}
+
+func (s *System) setaffinity(pid, size, mask uint64) uint64 {
+	if size < 8 {
+		return neg(linux.EINVAL)
+	}
+	var m uint64
+	if e := s.copyIn(kmem.Addr(&m), mask, 8); e != 0 {
+		return neg(e)
+	}
+	if m&1 == 0 {
+		return neg(linux.EINVAL)
+	}
+	return 0
+}
