@@ -105,8 +105,6 @@ func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\
 // command line it returns kind 0. A Param or Env word is returned whole
 // ("KEY=VALUE"); see [Split]. unigo.env= and unigo.argv0= come back as they are:
 // [Classify] maps them.
-//
-//go:nosplit
 func (s *Scanner) Next(dst []byte) (k Kind, n int, err Error) {
 	for {
 		for s.pos < len(s.src) && isSpace(s.src[s.pos]) {
@@ -147,8 +145,6 @@ func (s *Scanner) Next(dst []byte) (k Kind, n int, err Error) {
 // word decodes one word at s.pos into dst. keyEnd is the index in dst of the first
 // '=' that came from outside quotes before any quote, or -1; keyDot says whether
 // the key before it holds a dot; sawQuote whether the word used quotes at all.
-//
-//go:nosplit
 func (s *Scanner) word(dst []byte) (n int, keyDot bool, keyEnd int, sawQuote bool, err Error) {
 	keyEnd = -1
 	inQuote := false
@@ -208,7 +204,6 @@ func (s *Scanner) word(dst []byte) (n int, keyDot bool, keyEnd int, sawQuote boo
 	return n, keyDot, keyEnd, sawQuote, ErrNone
 }
 
-//go:nosplit
 func unhex(c byte) (byte, bool) {
 	switch {
 	case '0' <= c && c <= '9':
@@ -221,7 +216,6 @@ func unhex(c byte) (byte, bool) {
 	return 0, false
 }
 
-//go:nosplit
 func hasPrefix(b []byte, p string) bool {
 	if len(b) < len(p) {
 		return false
@@ -235,8 +229,6 @@ func hasPrefix(b []byte, p string) bool {
 }
 
 // Split cuts a Param or Env word at its first '='.
-//
-//go:nosplit
 func Split(word []byte) (key, value []byte) {
 	for i, c := range word {
 		if c == '=' {
@@ -249,8 +241,6 @@ func Split(word []byte) (key, value []byte) {
 // Classify refines a Param: unigo.env=NAME=VALUE becomes an Env word (returned
 // without the prefix) and unigo.argv0=PATH is reported with isArgv0 set and the
 // path as value. Other parameters come back unchanged.
-//
-//go:nosplit
 func Classify(k Kind, word []byte) (kind Kind, value []byte, isArgv0 bool) {
 	if k != Param {
 		return k, word, false

@@ -523,7 +523,7 @@ func startProcess(k *Kernel, c *CPU, bi *bootInfo, hwcap uint32) {
 	s.Started = now
 	if k.BootLog {
 		var l klog.Line
-		l.S("unigo: boot: kernel ready, entering the program at ").U(uint64(now/1000)).S(" us (TSC ").U(s.Clock.TSCHz/1000).S(" kHz, source ").U(uint64(s.Clock.Source)).S(")").Out()
+		l.S("unigo: boot: kernel ready, entering the program at ").U(uint64(now / 1000)).S(" us (TSC ").U(s.Clock.TSCHz / 1000).S(" kHz, source ").U(uint64(s.Clock.Source)).S(")").Out()
 	}
 
 	f := c.KStackTop - sched.FrameSize

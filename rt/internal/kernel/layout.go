@@ -100,12 +100,12 @@ type Kernel struct {
 
 // image describes the program's ELF image as loaded.
 type image struct {
-	base, end  uint64 // [base, end): every PT_LOAD, page-rounded
-	entry      uint64
-	phdr       uint64 // address of the program headers
-	phnum      uint64
-	roStart    uint64 // the read-only data segment (for pclntab)
-	roEnd      uint64
+	base, end uint64 // [base, end): every PT_LOAD, page-rounded
+	entry     uint64
+	phdr      uint64 // address of the program headers
+	phnum     uint64
+	roStart   uint64 // the read-only data segment (for pclntab)
+	roEnd     uint64
 }
 
 func cpuAt(a uintptr) *CPU { return kmem.At[CPU](a) }
