@@ -130,6 +130,7 @@ func kmain(startInfo uintptr, entryTSC uint64) {
 	s.Clock.Calibrate(dm+uintptr(pv), pv)
 	data := allocKernelPhys(fr, 1)
 	s.Clock.Start(entryTSC, dm+uintptr(data))
+	calibrateAPICTimer(k)
 	image := allocKernelPhys(fr, 1)
 	vdso.Build(dm + uintptr(image))
 	if s.Mem.MapFixed(vdso.DataAddr, vdso.DataAddr+mm.PageSize, data, linux.PROT_READ) != 0 ||
@@ -481,6 +482,23 @@ func setupInterrupts(k *Kernel, c *CPU) {
 	k.APIC.Enable(vecSpurious, vecTimer)
 }
 
+// calibrateAPICTimer measures the local APIC timer's rate against the TSC, for
+// the one-shot mode used when the CPU has no TSC-deadline mode (QEMU's TCG).
+func calibrateAPICTimer(k *Kernel) {
+	if k.APIC.Deadline {
+		return
+	}
+	const ms = 2
+	k.APIC.ArmCount(0xFFFFFFFF)
+	start := x86.Rdtsc()
+	for x86.Rdtsc()-start < k.Sys.Clock.TSCHz/1000*ms {
+		x86.Pause()
+	}
+	passed := 0xFFFFFFFF - uint64(k.APIC.Count())
+	k.APIC.ArmCount(0)
+	k.APICTicksPerMs = max(passed/ms, 1)
+}
+
 // findSymbols finds the pclntab, for the fault report, and ties it to the text
 // through a function whose name and address are known. Without it, reports show
 // bare addresses.
@@ -523,7 +541,14 @@ func startProcess(k *Kernel, c *CPU, bi *bootInfo, hwcap uint32) {
 	s.Started = now
 	if k.BootLog {
 		var l klog.Line
-		l.S("unigo: boot: kernel ready, entering the program at ").U(uint64(now / 1000)).S(" us (TSC ").U(s.Clock.TSCHz / 1000).S(" kHz, source ").U(uint64(s.Clock.Source)).S(")").Out()
+		l.S("unigo: boot: kernel ready, entering the program at ").U(uint64(now / 1000)).S(" us").Out()
+		l.S("unigo: boot: TSC ").U(s.Clock.TSCHz / 1000).S(" kHz (source ").U(uint64(s.Clock.Source)).S("), APIC timer ")
+		if k.APIC.Deadline {
+			l.S("TSC-deadline")
+		} else {
+			l.S("one-shot, ").U(k.APICTicksPerMs).S(" ticks/ms")
+		}
+		l.S(", x2APIC ").U(c.Features & featX2APIC / featX2APIC).S(", XSAVE area ").U(s.XSaveSize).S(" bytes").Out()
 	}
 
 	f := c.KStackTop - sched.FrameSize

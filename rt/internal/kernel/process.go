@@ -48,12 +48,11 @@ func buildProcessStack(k *Kernel, bi *bootInfo, hwcap uint32) uint64 {
 		l.S("unigo: boot: bad kernel command line: ").S(err.Error()).Out()
 		bootFail("fix the -append string")
 	}
-	if maxThreads, bootlog := params(strs, words[:nw]); maxThreads > 0 || bootlog {
-		if maxThreads > 0 {
-			s.Sched.Limit = min(maxThreads, sched.MaxThreads)
-		}
-		k.BootLog = bootlog
+	maxThreads, bootlog, strace := params(strs, words[:nw])
+	if maxThreads > 0 {
+		s.Sched.Limit = min(maxThreads, sched.MaxThreads)
 	}
+	k.BootLog = bootlog
 	if argv0.n == 0 {
 		argv0 = word{kind: uint8(cmdline.Arg), off: uint32(used), n: uint32(copy(strs[used:], cmdline.DefaultArgv0))}
 		used += int(argv0.n) + 1
@@ -104,6 +103,7 @@ func buildProcessStack(k *Kernel, bi *bootInfo, hwcap uint32) uint64 {
 	var exeBuf [256]byte
 	m := copy(exeBuf[:], strs[argv0.off:argv0.off+argv0.n])
 	s.Init(exeBuf[:m], k.Image.end)
+	s.Strace = strace
 	fr.Release(imgPA>>mm.PageShift, imgPages)
 	fr.Release(scratchPA>>mm.PageShift, scratchPages)
 	return sp

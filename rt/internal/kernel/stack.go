@@ -48,10 +48,10 @@ func decodeCmdline(raw, strs []byte, words []word) (nw, used int, argv0 word, er
 	}
 }
 
-// params applies the kernel parameters the kernel itself reads: unigo.maxthreads
+// params reads the kernel parameters the kernel itself uses: unigo.maxthreads
 // caps the thread table (clone fails with EAGAIN beyond it); unigo.bootlog=1
-// prints boot timings.
-func params(strs []byte, words []word) (maxThreads int, bootlog bool) {
+// prints boot timings; unigo.strace=1 logs every system call.
+func params(strs []byte, words []word) (maxThreads int, bootlog, strace bool) {
 	for _, w := range words {
 		if cmdline.Kind(w.kind) != cmdline.Param {
 			continue
@@ -62,9 +62,11 @@ func params(strs []byte, words []word) (maxThreads int, bootlog bool) {
 			maxThreads = atoi(val)
 		case "unigo.bootlog":
 			bootlog = string(val) == "1"
+		case "unigo.strace":
+			strace = string(val) == "1"
 		}
 	}
-	return maxThreads, bootlog
+	return maxThreads, bootlog, strace
 }
 
 func atoi(b []byte) int {

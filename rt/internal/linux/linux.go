@@ -32,6 +32,7 @@ const (
 	EMFILE       Errno = 24
 	ENOTTY       Errno = 25
 	ESPIPE       Errno = 29
+	ENOSPC       Errno = 28
 	EROFS        Errno = 30
 	EPIPE        Errno = 32
 	ERANGE       Errno = 34

@@ -67,6 +67,8 @@ const (
 	SYS_clock_getres      = 229
 	SYS_clock_nanosleep   = 230
 	SYS_exit_group        = 231
+	SYS_epoll_wait        = 232
+	SYS_epoll_ctl         = 233
 	SYS_tgkill            = 234
 	SYS_waitid            = 247
 	SYS_openat            = 257
@@ -77,6 +79,10 @@ const (
 	SYS_pipe2             = 293
 	SYS_dup3              = 292
 	SYS_prlimit64         = 302
+	SYS_epoll_pwait       = 281
+	SYS_eventfd           = 284
+	SYS_eventfd2          = 290
+	SYS_epoll_create1     = 291
 	SYS_getrandom         = 318
 	SYS_execveat          = 322
 	SYS_statx             = 332
@@ -84,6 +90,8 @@ const (
 	SYS_pidfd_open        = 434
 	SYS_clone3            = 435
 	SYS_faccessat2        = 439
+	SYS_epoll_pwait2      = 441
+	SYS_epoll_create      = 213
 
 	// NumSyscalls bounds Linux's numbers (for per-number tables).
 	NumSyscalls = 512
@@ -163,6 +171,32 @@ const (
 	S_IFDIR             = 0o040000
 	PATH_MAX            = 4096
 )
+
+// epoll and eventfd.
+const (
+	EPOLL_CTL_ADD  = 1
+	EPOLL_CTL_DEL  = 2
+	EPOLL_CTL_MOD  = 3
+	EPOLLIN        = 0x1
+	EPOLLPRI       = 0x2
+	EPOLLOUT       = 0x4
+	EPOLLERR       = 0x8
+	EPOLLHUP       = 0x10
+	EPOLLRDHUP     = 0x2000
+	EPOLLEXCLUSIVE = 1 << 28
+	EPOLLWAKEUP    = 1 << 29
+	EPOLLONESHOT   = 1 << 30
+	EPOLLET        = 1 << 31
+	EFD_SEMAPHORE  = 1
+	EFD_NONBLOCK   = O_NONBLOCK
+	EFD_CLOEXEC    = O_CLOEXEC
+)
+
+// EpollEvent is struct epoll_event, packed on x86-64 (12 bytes).
+type EpollEvent struct {
+	Events uint32
+	Data   [8]byte
+}
 
 // Signals.
 const (

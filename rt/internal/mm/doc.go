@@ -11,14 +11,19 @@
 //
 // # Policy
 //
-//   - Demand paging with strict commit accounting: a mapping that is not PROT_NONE
-//     promises its pages when it is made (ENOMEM if the promise cannot be kept),
-//     and frames are taken and zeroed when the pages are first touched. So a
-//     PROT_NONE reservation of any size costs nothing, an mmap beyond RAM fails
-//     with ENOMEM at the mmap (where the Go runtime reports "out of memory"), and a
-//     page fault on committed memory always finds a frame.
-//   - A floor of frames stays out of reach of commitments, for page tables and
-//     kernel objects, which are taken when needed.
+//   - Demand paging: frames are taken and zeroed when pages are first touched, so
+//     a PROT_NONE reservation of any size costs nothing.
+//   - Commitment follows how the Go runtime uses memory. A mapping placed over
+//     the program's own reservation (MAP_FIXED: how the runtime commits heap) or
+//     asked for with MAP_POPULATE is charged in full when it is made, and fails
+//     with ENOMEM when memory cannot back it: the runtime then stops with its own
+//     "out of memory" report. Other mappings (the runtime's large, sparse metadata
+//     tables, such as the 32 MiB arena index) are charged page by page as they are
+//     touched, as Linux's default heuristic would let them be; a touch that finds
+//     no frame ends the process with a kernel report (exit status 137, as the
+//     OOM killer's SIGKILL), as with Linux's overcommit.
+//   - A floor of frames (1/64 of memory, at least 1 MiB) stays out of reach of
+//     commitments, for page tables, kernel objects and touched metadata.
 //   - 4 KiB pages for user memory; the kernel's direct map of all RAM uses 2 MiB
 //     pages.
 //   - W^X: no mapping is both writable and executable (EACCES); anonymous memory

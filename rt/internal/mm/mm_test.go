@@ -114,11 +114,13 @@ func TestReservationCostsNothing(t *testing.T) {
 
 func TestCommitBeyondRAMIsENOMEM(t *testing.T) {
 	mc := newMachine(t, 256)
-	_, e := mc.m.Mmap(0, 1<<20, linux.PROT_READ|linux.PROT_WRITE, linux.MAP_PRIVATE|linux.MAP_ANONYMOUS)
-	assert.Equal(t, linux.ENOMEM, e, "1 MiB does not fit in 1 MiB of RAM")
-	// The same region as a reservation, then committed in a piece that fits.
+	// A reservation, then committed over it (as the Go runtime grows its heap):
+	// all of it does not fit in 1 MiB of RAM, a piece does.
 	base, e := mc.m.Mmap(0, 1<<20, linux.PROT_NONE, linux.MAP_PRIVATE|linux.MAP_ANONYMOUS)
 	require.Zero(t, e)
+	_, e = mc.m.Mmap(base, 1<<20, linux.PROT_READ|linux.PROT_WRITE, linux.MAP_PRIVATE|linux.MAP_ANONYMOUS|linux.MAP_FIXED)
+	assert.Equal(t, linux.ENOMEM, e, "1 MiB does not fit in 1 MiB of RAM")
+	assert.Equal(t, BadAccess, mc.m.Fault(base, Read), "and the failed commit left the reservation alone")
 	got, e := mc.m.Mmap(base, 64<<10, linux.PROT_READ|linux.PROT_WRITE, linux.MAP_PRIVATE|linux.MAP_ANONYMOUS|linux.MAP_FIXED)
 	require.Zero(t, e)
 	assert.Equal(t, base, got)
@@ -129,9 +131,12 @@ func TestCommitBeyondRAMIsENOMEM(t *testing.T) {
 func TestDemandZeroAndReuse(t *testing.T) {
 	mc := newMachine(t, 256)
 	const size = 128 << 10
-	addr, e := mc.m.Mmap(0xc000000000, size, linux.PROT_READ|linux.PROT_WRITE, linux.MAP_PRIVATE|linux.MAP_ANONYMOUS)
+	addr, e := mc.m.Mmap(0xc000000000, size, linux.PROT_NONE, linux.MAP_PRIVATE|linux.MAP_ANONYMOUS)
 	require.Zero(t, e)
 	assert.Equal(t, uint64(0xc000000000), addr, "a free hint is honoured")
+	// Committed over the reservation, as the Go runtime commits heap.
+	_, e = mc.m.Mmap(addr, size, linux.PROT_READ|linux.PROT_WRITE, linux.MAP_PRIVATE|linux.MAP_ANONYMOUS|linux.MAP_FIXED)
+	require.Zero(t, e)
 	assert.Nil(t, mc.page(addr), "nothing is present before the first touch")
 	// Touch a neighbour first so that the page tables exist; then one fault
 	// costs exactly one frame.
@@ -183,7 +188,7 @@ func TestFixedReplacesAndNoReplace(t *testing.T) {
 func TestMprotect(t *testing.T) {
 	mc := newMachine(t, 256)
 	anon := uint32(linux.MAP_PRIVATE | linux.MAP_ANONYMOUS)
-	a, e := mc.m.Mmap(0, 8*PageSize, linux.PROT_READ|linux.PROT_WRITE, anon)
+	a, e := mc.m.Mmap(0, 8*PageSize, linux.PROT_READ|linux.PROT_WRITE, anon|linux.MAP_POPULATE)
 	require.Zero(t, e)
 	require.Equal(t, Mapped, mc.m.Fault(a, Write))
 	mc.page(a)[7] = 7
@@ -199,6 +204,7 @@ func TestMprotect(t *testing.T) {
 	assert.Equal(t, linux.EACCES, mc.m.Mprotect(a, PageSize, linux.PROT_WRITE|linux.PROT_EXEC), "W^X")
 	assert.Equal(t, linux.ENOMEM, mc.m.Mprotect(a, 64*PageSize, linux.PROT_READ), "unmapped tail")
 	require.Zero(t, mc.m.Mprotect(a+2*PageSize, PageSize, linux.PROT_READ))
+	require.Zero(t, mc.m.Mprotect(a, PageSize, linux.PROT_READ|linux.PROT_WRITE))
 	assert.Len(t, mc.m.Mappings(), 3, "split into three")
 	require.Zero(t, mc.m.Mprotect(a, 8*PageSize, linux.PROT_READ|linux.PROT_WRITE))
 	assert.Len(t, mc.m.Mappings(), 1, "equal neighbours merge back")
@@ -245,4 +251,29 @@ func TestFixedMappings(t *testing.T) {
 	assert.Equal(t, BadAccess, mc.m.Fault(0x40_1000, Write))
 	_, e := mc.m.Mmap(0x40_0000, PageSize, linux.PROT_READ, linux.MAP_PRIVATE|linux.MAP_ANONYMOUS|linux.MAP_FIXED)
 	assert.Equal(t, linux.EINVAL, e, "nor can it be mapped over")
+}
+
+func TestSparseMappingsAreChargedWhenTouched(t *testing.T) {
+	mc := newMachine(t, 256)
+	anon := uint32(linux.MAP_PRIVATE | linux.MAP_ANONYMOUS)
+	rw := uint32(linux.PROT_READ | linux.PROT_WRITE)
+	avail := mc.m.Frames.Avail()
+	// Like the runtime's arena index: far larger than what it will touch.
+	a, e := mc.m.Mmap(0, 128*PageSize, rw, anon)
+	require.Zero(t, e)
+	assert.Equal(t, avail, mc.m.Frames.Avail(), "nothing is charged up front")
+	require.Equal(t, Mapped, mc.m.Fault(a+5*PageSize, Write))
+	assert.Less(t, mc.m.Frames.Avail(), avail, "a touched page takes a frame")
+	_, e = mc.m.Mmap(0, 1<<30, rw, anon)
+	assert.Zero(t, e, "untouched, even a mapping larger than memory costs nothing")
+	// Touching beyond memory ends in OutOfMemory, not a hang or a kernel bug.
+	b, e := mc.m.Mmap(0, uint64(mc.m.Frames.Avail())*PageSize, rw, anon)
+	require.Zero(t, e)
+	got := Mapped
+	for va := b; got == Mapped; va += PageSize {
+		got = mc.m.Fault(va, Write)
+	}
+	assert.Equal(t, OutOfMemory, got)
+	require.Zero(t, mc.m.Munmap(b, uint64(1)<<20))
+	assert.Equal(t, Mapped, mc.m.Fault(a+6*PageSize, Write), "munmap gave the frames back")
 }

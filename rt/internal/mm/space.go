@@ -28,9 +28,8 @@ type VMA struct {
 	Start, End uint64
 	Prot       uint32 // PROT_* bits
 	Kind       uint8
-	// Accounted: the pages are committed (promised frames). An anonymous mapping
-	// becomes accounted when it gets any access, and stays so until it is
-	// unmapped or replaced, as in Linux.
+	// Accounted: the pages are committed (promised frames) now; otherwise
+	// each page takes a frame when first touched. See the package doc.
 	Accounted bool
 	_         [2]byte
 	Phys      uint64 // Fixed: physical address of Start
@@ -228,7 +227,11 @@ func (m *Memory) Mmap(addr, length uint64, prot, flags uint32) (uint64, linux.Er
 			}
 		}
 	}
-	accounted := prot != linux.PROT_NONE
+	// Committed now: memory placed over the program's own reservation
+	// (MAP_FIXED, how the Go runtime commits heap), or that it asks to have at
+	// once (MAP_POPULATE). Other mappings are charged page by page as they are
+	// touched: the runtime's metadata tables are large and sparse.
+	accounted := prot != linux.PROT_NONE && (fixed || flags&linux.MAP_POPULATE != 0)
 	if accounted && !m.Frames.Promise(pages(addr, addr+size)) {
 		return 0, linux.ENOMEM
 	}
@@ -255,7 +258,7 @@ func (m *Memory) Mmap(addr, length uint64, prot, flags uint32) (uint64, linux.Er
 	m.merge(i, addr+size)
 	if flags&linux.MAP_POPULATE != 0 && accounted {
 		for va := addr; va < addr+size; va += PageSize {
-			if !m.populate(va, prot) {
+			if !m.populate(va, prot, true) {
 				break // linux.MAP_POPULATE is advice: the pages come on first touch
 			}
 		}
@@ -324,7 +327,7 @@ func (m *Memory) unmap(start, end uint64) linux.Errno {
 		if v.Start >= end {
 			break
 		}
-		m.dropPages(v.Start, v.End)
+		m.dropPages(v.Start, v.End, v.Accounted)
 		if v.Accounted {
 			n := pages(v.Start, v.End)
 			m.Frames.Unpromise(n)
@@ -336,13 +339,18 @@ func (m *Memory) unmap(start, end uint64) linux.Errno {
 }
 
 // dropPages unmaps the present anonymous pages in [start, end) and frees their
-// frames (their commitment is the caller's business).
-func (m *Memory) dropPages(start, end uint64) {
+// frames. Frames of an accounted mapping stay promised to it (the caller drops
+// the promise if the mapping goes); others become available again.
+func (m *Memory) dropPages(start, end uint64, accounted bool) {
 	for va := start; va < end; va += PageSize {
 		pte := m.PT.Unmap(va)
 		if pte&PTEPresent != 0 {
 			flushPage(va)
-			m.Frames.ReturnPromised(PTEAddr(pte) >> PageShift)
+			if accounted {
+				m.Frames.ReturnPromised(PTEAddr(pte) >> PageShift)
+			} else {
+				m.Frames.Release(PTEAddr(pte)>>PageShift, 1)
+			}
 			m.resident--
 		}
 	}
@@ -374,7 +382,8 @@ func (m *Memory) Mprotect(addr, length uint64, prot uint32) linux.Errno {
 			return linux.EACCES
 		}
 		hi := min(v.End, end)
-		if !v.Accounted && prot != linux.PROT_NONE {
+		// Giving access to a reservation commits it, as an mmap over it would.
+		if !v.Accounted && v.Prot == linux.PROT_NONE && prot != linux.PROT_NONE {
 			need += pages(at, hi)
 		}
 		at = hi
@@ -398,10 +407,10 @@ func (m *Memory) Mprotect(addr, length uint64, prot uint32) linux.Errno {
 		if v.Start >= end {
 			break
 		}
-		v.Prot = prot
-		if prot != linux.PROT_NONE {
+		if v.Prot == linux.PROT_NONE && prot != linux.PROT_NONE && !v.Accounted {
 			v.Accounted = true
 		}
+		v.Prot = prot
 		// Present pages keep their contents; linux.PROT_NONE ones stay present
 		// but supervisor-only, so ring 3 faults on them.
 		flags := pteFlags(prot)
@@ -456,7 +465,7 @@ func (m *Memory) Madvise(addr, length uint64, advice int) linux.Errno {
 		if v.Start >= end {
 			break
 		}
-		m.dropPages(max(v.Start, addr), min(v.End, end))
+		m.dropPages(max(v.Start, addr), min(v.End, end), v.Accounted)
 	}
 	return 0
 }
@@ -476,19 +485,29 @@ func (m *Memory) mapped(start, end uint64) linux.Errno {
 	return 0
 }
 
-// populate gives the page at va a zeroed frame. The mapping's commitment
-// guarantees the frame; false means a page table could not be had.
-func (m *Memory) populate(va uint64, prot uint32) bool {
+// populate gives the page at va a zeroed frame: one promised to the mapping if
+// it is accounted (always there), otherwise one of the available frames, down to
+// half the floor. false means no frame or no page table could be had.
+func (m *Memory) populate(va uint64, prot uint32, accounted bool) bool {
 	if pte := m.PT.Lookup(va); pte&PTEPresent != 0 {
 		return true
 	}
-	pfn, ok := m.Frames.TakePromised()
-	if !ok {
-		kernelBug("mm: a committed page found no frame", va)
+	var pfn uint64
+	var ok bool
+	if accounted {
+		if pfn, ok = m.Frames.TakePromised(); !ok {
+			kernelBug("mm: a committed page found no frame", va)
+		}
+	} else if pfn, ok = m.Frames.Alloc(1, 1, m.Frames.floor/2); !ok {
+		return false
 	}
 	kmem.Zero(m.PT.DM+uintptr(pfn<<PageShift), PageSize)
 	if !m.PT.Map(va, pfn<<PageShift, pteFlags(prot), &m.Frames) {
-		m.Frames.ReturnPromised(pfn)
+		if accounted {
+			m.Frames.ReturnPromised(pfn)
+		} else {
+			m.Frames.Release(pfn, 1)
+		}
 		return false
 	}
 	m.resident++
@@ -505,7 +524,8 @@ const (
 	BadAddress
 	// BadAccess: the mapping forbids the access (SIGSEGV, SEGV_ACCERR).
 	BadAccess
-	// OutOfMemory: no frame for a page table.
+	// OutOfMemory: no frame for the page (of a mapping charged as it is
+	// touched) or for a page table.
 	OutOfMemory
 )
 
@@ -535,7 +555,7 @@ func (m *Memory) Fault(addr uint64, access int) FaultResult {
 	if v.Kind != Anon {
 		return BadAccess
 	}
-	if !m.populate(va, v.Prot) {
+	if !m.populate(va, v.Prot, v.Accounted) {
 		return OutOfMemory
 	}
 	return Mapped

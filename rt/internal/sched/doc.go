@@ -74,6 +74,9 @@ const (
 	WaitNone  = iota
 	WaitFutex // on a futex queue, maybe with a deadline
 	WaitSleep // only the deadline
+	// WaitFile: on the file-wait queue (epoll_wait, a blocking read), maybe
+	// with a deadline; whoever changes a file's readiness looks at the queue.
+	WaitFile
 )
 
 // Thread is one thread's record. It lives at the start of the pages the kernel
@@ -89,9 +92,9 @@ type Thread struct {
 	heapIdx    int32
 	slot       int32
 	Deadline   int64  // ns of the monotonic clock; 0: none
-	WaitAddr   uint64 // futex address
-	WaitBits   uint32 // futex bitset
-	_          uint32
+	WaitAddr   uint64 // futex address; epoll_wait or read buffer
+	WaitBits   uint32 // futex bitset; epoll_wait's maxevents or the read size
+	WaitFD     int32  // the file waited on (WaitFile)
 	// Signal state (rt_sigprocmask, sigaltstack); delivery comes with signal
 	// support.
 	SigMask    uint64
@@ -131,6 +134,7 @@ type Scheduler struct {
 	timers  [MaxThreads]timer
 	ntimers int
 	futex   [futexBuckets]queue
+	files   queue
 	// Current is the running thread's slot, or -1.
 	Current int32
 	// SliceEnd is when the current thread's time slice ends (ns).
@@ -150,6 +154,7 @@ func (s *Scheduler) Init(limit int) {
 	for i := range s.futex {
 		s.futex[i] = queue{none, none}
 	}
+	s.files = queue{none, none}
 	s.Current = none
 	s.Slice = DefaultSlice
 }
@@ -329,8 +334,11 @@ func (s *Scheduler) Wake(t *Thread, result int64) {
 	if t.State != Blocked {
 		return
 	}
-	if t.Wait == WaitFutex {
+	switch t.Wait {
+	case WaitFutex:
 		s.unlink(&s.futex[bucket(t.WaitAddr)], t)
+	case WaitFile:
+		s.unlink(&s.files, t)
 	}
 	s.cancelTimer(t)
 	t.Wait = WaitNone
@@ -357,6 +365,20 @@ func (s *Scheduler) FutexWake(addr uint64, n int, bits uint32) int {
 		}
 	}
 	return woken
+}
+
+// FileWaiters returns the first thread waiting on a file, to walk with
+// NextFileWaiter (take the next one before waking the current).
+func (s *Scheduler) FileWaiters() (*Thread, bool) { return s.thread(s.files.head) }
+
+// NextFileWaiter is the thread after t on the file-wait queue.
+func (s *Scheduler) NextFileWaiter(t *Thread) (*Thread, bool) { return s.thread(t.Next) }
+
+func (s *Scheduler) thread(i int32) (*Thread, bool) {
+	if i == none {
+		return nil, false
+	}
+	return s.Thread(i), true
 }
 
 // addTimer puts t on the timer heap.

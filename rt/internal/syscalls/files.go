@@ -5,6 +5,7 @@ import (
 	"github.com/unigo-dev/unigo/rt/internal/kmem"
 	"github.com/unigo-dev/unigo/rt/internal/linux"
 	"github.com/unigo-dev/unigo/rt/internal/mm"
+	"github.com/unigo-dev/unigo/rt/internal/sched"
 )
 
 // Kinds of open file. There is no file system: the console, /dev/null, and (with
@@ -14,14 +15,20 @@ const (
 	kindConsoleIn
 	kindConsoleOut
 	kindNull
+	kindEventfd
+	kindEpoll
 )
 
 type file struct {
 	kind    uint8
 	cloexec bool
-	_       [6]byte
+	sem     bool // eventfd: EFD_SEMAPHORE
+	_       [5]byte
 	status  uint32 // open flags: access mode and O_NONBLOCK
-	_       uint32
+	// seq counts the times the file became ready again, so edge-triggered
+	// epoll reports each edge once.
+	seq uint32
+	val uint64 // eventfd: the counter; epoll: the interest set's index
 }
 
 func (s *System) fd(n uint64) (*file, bool) {
@@ -33,12 +40,14 @@ func (s *System) fd(n uint64) (*file, bool) {
 
 // The console is a serial port: output goes out as it is written; it has no
 // input wired, so reading standard input finds end of file, as from /dev/null.
-func (s *System) read(n, buf, count uint64) uint64 {
+func (s *System) read(t *sched.Thread, n, buf, count uint64) uint64 {
 	f, ok := s.fd(n)
 	if !ok {
 		return neg(linux.EBADF)
 	}
 	switch f.kind {
+	case kindEventfd:
+		return s.eventfdRead(t, n, f, buf, count)
 	case kindConsoleIn, kindNull:
 		if count > 0 {
 			if e := s.Mem.Prepare(buf, 1, mm.Write); e != 0 {
@@ -56,6 +65,8 @@ func (s *System) write(n, buf, count uint64) uint64 {
 		return neg(linux.EBADF)
 	}
 	switch f.kind {
+	case kindEventfd:
+		return s.eventfdWrite(f, buf, count)
 	case kindConsoleOut:
 		return ret(count, s.console(buf, count))
 	case kindNull:
@@ -111,7 +122,7 @@ func (s *System) writev(n, iov, cnt uint64) uint64 {
 	return total
 }
 
-func (s *System) readv(n, iov, cnt uint64) uint64 {
+func (s *System) readv(t *sched.Thread, n, iov, cnt uint64) uint64 {
 	if cnt > 1024 {
 		return neg(linux.EINVAL)
 	}
@@ -124,13 +135,17 @@ func (s *System) readv(n, iov, cnt uint64) uint64 {
 			return neg(e)
 		}
 	}
-	return s.read(n, v.base, v.len)
+	return s.read(t, n, v.base, v.len)
 }
 
 func (s *System) close(n uint64) uint64 {
 	f, ok := s.fd(n)
 	if !ok {
 		return neg(linux.EBADF)
+	}
+	s.forget(int32(n))
+	if f.kind == kindEpoll && !s.sharedEpoll(n) {
+		s.epolls[f.val].used = false
 	}
 	*f = file{}
 	return 0

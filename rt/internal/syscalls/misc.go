@@ -2,6 +2,7 @@ package syscalls
 
 import (
 	"github.com/unigo-dev/unigo/internal/x86"
+	"github.com/unigo-dev/unigo/rt/internal/klog"
 	"github.com/unigo-dev/unigo/rt/internal/kmem"
 	"github.com/unigo-dev/unigo/rt/internal/linux"
 	"github.com/unigo-dev/unigo/rt/internal/mm"
@@ -15,6 +16,14 @@ func (s *System) mmap(addr, length, prot, flags, fd uint64) uint64 {
 		}
 	}
 	a, e := s.Mem.Mmap(addr, length, uint32(prot), uint32(flags))
+	if e == linux.ENOMEM && prot != linux.PROT_NONE {
+		// Say why: the program will report only that it ran out.
+		committed, resident := s.Mem.Stats()
+		var l klog.Line
+		l.S("unigo: mmap of ").U(length>>10).S(" KiB refused: ").U(committed*mm.PageSize>>20).S(" MiB committed (").
+			U(resident*mm.PageSize>>20).S(" MiB touched), ").D(s.Mem.Frames.Avail()*mm.PageSize>>20).S(" MiB uncommitted of ").
+			U(s.Mem.Frames.Total()*mm.PageSize>>20).S(" MiB").Out()
+	}
 	return ret(a, e)
 }
 

@@ -45,6 +45,7 @@ type System struct {
 	HasRDSEED, HasRDRAND bool
 
 	files   [MaxFiles]file
+	epolls  [maxEpolls]epollSet
 	actions [linux.NSIG + 1]linux.Sigaction
 	rlimits [linux.RLIM_NLIMITS]linux.Rlimit
 	exe     [256]byte
@@ -52,6 +53,8 @@ type System struct {
 	brk     uint64
 	// Started is the monotonic time at which the program was entered.
 	Started int64
+	// Strace logs every system call on the console (unigo.strace=1).
+	Strace bool
 
 	counts [linux.NumSyscalls]uint64
 	logged [linux.NumSyscalls / 64]uint64
@@ -122,7 +125,7 @@ func (s *System) Dispatch(t *sched.Thread, f *sched.Frame) {
 	var r uint64
 	switch nr {
 	case linux.SYS_read:
-		r = s.read(a0, a1, a2)
+		r = s.read(t, a0, a1, a2)
 	case linux.SYS_write:
 		r = s.write(a0, a1, a2)
 	case linux.SYS_close:
@@ -149,7 +152,19 @@ func (s *System) Dispatch(t *sched.Thread, f *sched.Frame) {
 	case linux.SYS_ioctl:
 		r = s.ioctl(a0)
 	case linux.SYS_readv:
-		r = s.readv(a0, a1, a2)
+		r = s.readv(t, a0, a1, a2)
+	case linux.SYS_epoll_create, linux.SYS_epoll_create1:
+		r = s.epollCreate(nr, a0)
+	case linux.SYS_epoll_ctl:
+		r = s.epollCtl(a0, a1, a2, a3)
+	case linux.SYS_epoll_wait, linux.SYS_epoll_pwait:
+		r = s.epollWait(t, a0, a1, a2, int64(int32(a3)))
+	case linux.SYS_epoll_pwait2:
+		r = s.epollWait2(t, a0, a1, a2, a3)
+	case linux.SYS_eventfd:
+		r = s.eventfd(a0, 0)
+	case linux.SYS_eventfd2:
+		r = s.eventfd(a0, a1)
 	case linux.SYS_writev:
 		r = s.writev(a0, a1, a2)
 	case linux.SYS_sched_yield:
@@ -264,6 +279,16 @@ func (s *System) Dispatch(t *sched.Thread, f *sched.Frame) {
 	}
 	_ = a4
 	f.RAX = r
+	if s.Strace {
+		var l klog.Line
+		l.S("strace: tid ").D(int64(t.TID)).S(" ").U(nr).S("(").X(a0).S(", ").X(a1).S(", ").X(a2).S(", ").X(a3).S(") = ")
+		if t.State == sched.Blocked {
+			l.S("(blocked)")
+		} else {
+			l.D(int64(r))
+		}
+		l.Out()
+	}
 }
 
 // logUnknown says once per number that a system call is missing.
