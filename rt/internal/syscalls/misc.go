@@ -20,9 +20,9 @@ func (s *System) mmap(addr, length, prot, flags, fd uint64) uint64 {
 		// Say why: the program will report only that it ran out.
 		committed, resident := s.Mem.Stats()
 		var l klog.Line
-		l.S("unigo: mmap of ").U(length>>10).S(" KiB refused: ").U(committed*mm.PageSize>>20).S(" MiB committed (").
-			U(resident*mm.PageSize>>20).S(" MiB touched), ").D(s.Mem.Frames.Avail()*mm.PageSize>>20).S(" MiB uncommitted of ").
-			U(s.Mem.Frames.Total()*mm.PageSize>>20).S(" MiB").Out()
+		l.S("unigo: mmap of ").U(length >> 10).S(" KiB refused: ").U(committed * mm.PageSize >> 20).S(" MiB committed (").
+			U(resident * mm.PageSize >> 20).S(" MiB touched), ").D(s.Mem.Frames.Avail() * mm.PageSize >> 20).S(" MiB uncommitted of ").
+			U(s.Mem.Frames.Total() * mm.PageSize >> 20).S(" MiB").Out()
 	}
 	return ret(a, e)
 }
