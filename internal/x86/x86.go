@@ -84,10 +84,6 @@ func Lidt(p uintptr)
 // Ltr loads the task register with selector sel.
 func Ltr(sel uint16)
 
-// ReloadSegments reloads CS with code and DS, ES, SS with data (a far return
-// through the new GDT). FS and GS keep their selectors and bases.
-func ReloadSegments(code, data uint16)
-
 // Rdrand returns a hardware random number; ok is false when the DRNG had none
 // ready (the caller retries).
 func Rdrand() (v uint64, ok bool)

@@ -170,23 +170,6 @@ TEXT ·Ltr(SB),NOSPLIT,$0-2
 	LTR	AX
 	RET
 
-// func ReloadSegments(code, data uint16)
-// A far return to the next instruction loads CS; the data selectors are moved in
-// directly. FS and GS are left alone: loading a selector into them can clear
-// their base on Intel CPUs, and kernel code runs on FS's base.
-TEXT ·ReloadSegments(SB),NOSPLIT,$0-4
-	MOVWQZX	data+2(FP), AX
-	MOVW	AX, DS
-	MOVW	AX, ES
-	MOVW	AX, SS
-	MOVWQZX	code+0(FP), AX
-	LEAQ	reloaded<>(SB), CX
-	PUSHQ	AX
-	PUSHQ	CX
-	BYTE $0x48; BYTE $0xCB // RETFQ: pop RIP, then CS
-TEXT reloaded<>(SB),NOSPLIT|NOFRAME,$0
-	RET
-
 // func Rdrand() (v uint64, ok bool)
 TEXT ·Rdrand(SB),NOSPLIT,$0-9
 	BYTE $0x48; BYTE $0x0F; BYTE $0xC7; BYTE $0xF0 // RDRAND AX; CF=1 on success

@@ -16,6 +16,11 @@ import "golang.org/x/arch/x86/x86asm"
 func decode(code []byte) (x86asm.Inst, error) {
 	inst, err := x86asm.Decode(code, 64)
 	if err != nil {
+		if n := systemInsnLen(code); n > 0 {
+			// Known to touch neither the stack nor control flow: a NOP to
+			// the analysis, of the right length.
+			return x86asm.Inst{Op: x86asm.NOP, Len: n}, nil
+		}
 		return inst, err
 	}
 	if n := vexLen(code); n > 0 && n <= len(code) {
@@ -127,4 +132,32 @@ func isLegacyPrefix(b byte) bool {
 		return true
 	}
 	return false
+}
+
+// systemInsnLen returns the length of the few register-form system instructions
+// the kernel encodes as bytes and x86asm does not decode: RDRAND and RDSEED
+// (0F C7 /6, /7), RDFSBASE, RDGSBASE, WRFSBASE, WRGSBASE (F3 0F AE /0../3),
+// each with an optional REX prefix, all with a register operand (mod = 11).
+// None changes the stack pointer or the flow of control. 0 if it is none of them.
+func systemInsnLen(code []byte) int {
+	p := 0
+	rep := false
+	if p < len(code) && code[p] == 0xF3 {
+		rep = true
+		p++
+	}
+	if p < len(code) && code[p]&0xF0 == 0x40 { // REX
+		p++
+	}
+	if p+3 > len(code) || code[p] != 0x0F || code[p+2]>>6 != 3 {
+		return 0
+	}
+	reg := code[p+2] >> 3 & 7
+	switch {
+	case !rep && code[p+1] == 0xC7 && (reg == 6 || reg == 7):
+		return p + 3
+	case rep && code[p+1] == 0xAE && reg <= 3:
+		return p + 3
+	}
+	return 0
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/arch/x86/x86asm"
 )
 
 // Lengths checked against GNU objdump.
@@ -44,5 +45,30 @@ func TestVexLen(t *testing.T) {
 	for _, h := range []string{"4889e5", "55", "e800000000", "c3"} {
 		code, _ := hex.DecodeString(h)
 		assert.Zero(t, vexLen(code), "%s is not VEX", h)
+	}
+}
+
+func TestSystemInstructions(t *testing.T) {
+	for _, tc := range []struct {
+		code []byte
+		n    int
+	}{
+		{[]byte{0x48, 0x0F, 0xC7, 0xF0, 0x90}, 4}, // RDRAND RAX
+		{[]byte{0x48, 0x0F, 0xC7, 0xF8}, 4},       // RDSEED RAX
+		{[]byte{0x0F, 0xC7, 0xF8}, 3},             // RDSEED EAX
+		{[]byte{0xF3, 0x48, 0x0F, 0xAE, 0xC0}, 5}, // RDFSBASE RAX
+		{[]byte{0xF3, 0x48, 0x0F, 0xAE, 0xD2}, 5}, // WRFSBASE RDX
+		{[]byte{0x0F, 0xC7, 0x08}, 0},             // CMPXCHG8B [RAX]: memory form, not ours
+		{[]byte{0xF3, 0x48, 0x0F, 0xAE, 0xE0}, 0}, // /4 is not an FS/GS base instruction
+	} {
+		inst, err := decode(tc.code)
+		if tc.n == 0 {
+			if err == nil {
+				assert.NotEqual(t, x86asm.NOP, inst.Op, "% x", tc.code)
+			}
+			continue
+		}
+		require.NoError(t, err, "% x", tc.code)
+		assert.Equal(t, tc.n, inst.Len, "% x", tc.code)
 	}
 }

@@ -363,8 +363,9 @@ func setupCPU(k *Kernel, kaddr uintptr) *CPU {
 	gdtr := ga + 0x200
 	*kmem.At[uint16](gdtr) = 10*8 - 1
 	*kmem.At[uint64](gdtr + 2) = uint64(ga)
+	// CS, DS, ES and SS keep the selectors the boot GDT gave them, whose
+	// descriptors are the same in this table, so no segment reload is needed.
 	x86.Lgdt(gdtr)
-	x86.ReloadSegments(selKCode, selKData)
 	x86.Ltr(selTSS)
 
 	// IDT: every vector to its stub; NMI, #DF and #MC on the IST stack.

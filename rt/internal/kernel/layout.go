@@ -59,6 +59,11 @@ const (
 	PanicStackSize = 32 << 10
 	istStackSize   = 8 << 10
 	stackGuard     = 928 // Go's stackguard0 distance from stack.lo on linux/amd64
+	// BootStackSize is the stack kmain runs on (bss; boot_amd64.s).
+	BootStackSize = 64 << 10
+	// EntryFrameBytes is what the assembly entry puts on the kernel stack before
+	// calling trap: the Frame at the top and the call's arguments.
+	EntryFrameBytes = 184 + 24
 )
 
 // CPU is the per-CPU block. GS points at it in kernel context; the fields up to

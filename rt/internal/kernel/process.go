@@ -48,7 +48,7 @@ func buildProcessStack(k *Kernel, bi *bootInfo, hwcap uint32) uint64 {
 		l.S("unigo: boot: bad kernel command line: ").S(err.Error()).Out()
 		bootFail("fix the -append string")
 	}
-	maxThreads, bootlog, strace := params(strs, words[:nw])
+	maxThreads, bootlog, strace, selftest := params(strs, words[:nw])
 	if maxThreads > 0 {
 		s.Sched.Limit = min(maxThreads, sched.MaxThreads)
 	}
@@ -103,7 +103,7 @@ func buildProcessStack(k *Kernel, bi *bootInfo, hwcap uint32) uint64 {
 	var exeBuf [256]byte
 	m := copy(exeBuf[:], strs[argv0.off:argv0.off+argv0.n])
 	s.Init(exeBuf[:m], k.Image.end)
-	s.Strace = strace
+	s.Strace, s.SelfTest = strace, selftest
 	fr.Release(imgPA>>mm.PageShift, imgPages)
 	fr.Release(scratchPA>>mm.PageShift, scratchPages)
 	return sp

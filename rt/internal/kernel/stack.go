@@ -50,8 +50,9 @@ func decodeCmdline(raw, strs []byte, words []word) (nw, used int, argv0 word, er
 
 // params reads the kernel parameters the kernel itself uses: unigo.maxthreads
 // caps the thread table (clone fails with EAGAIN beyond it); unigo.bootlog=1
-// prints boot timings; unigo.strace=1 logs every system call.
-func params(strs []byte, words []word) (maxThreads int, bootlog, strace bool) {
+// prints boot timings; unigo.strace=1 logs every system call; unigo.selftest=1
+// enables the system call that makes the kernel fault on purpose.
+func params(strs []byte, words []word) (maxThreads int, bootlog, strace, selftest bool) {
 	for _, w := range words {
 		if cmdline.Kind(w.kind) != cmdline.Param {
 			continue
@@ -64,9 +65,11 @@ func params(strs []byte, words []word) (maxThreads int, bootlog, strace bool) {
 			bootlog = string(val) == "1"
 		case "unigo.strace":
 			strace = string(val) == "1"
+		case "unigo.selftest":
+			selftest = string(val) == "1"
 		}
 	}
-	return maxThreads, bootlog, strace
+	return maxThreads, bootlog, strace, selftest
 }
 
 func atoi(b []byte) int {

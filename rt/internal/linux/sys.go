@@ -101,6 +101,10 @@ const (
 const (
 	// SYS_UNIGO_COUNT returns how many times system call arg0 entered the kernel.
 	SYS_UNIGO_COUNT = 0x1000
+	// SYS_UNIGO_SELFTEST makes the kernel fail on purpose, to test its fault
+	// report: arg0 = 1 dereferences nil, 2 indexes out of range. Only with the
+	// kernel parameter unigo.selftest=1; ENOSYS otherwise.
+	SYS_UNIGO_SELFTEST = 0x1001
 )
 
 // clone flags.

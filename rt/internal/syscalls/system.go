@@ -55,6 +55,8 @@ type System struct {
 	Started int64
 	// Strace logs every system call on the console (unigo.strace=1).
 	Strace bool
+	// SelfTest enables SYS_UNIGO_SELFTEST (unigo.selftest=1).
+	SelfTest bool
 
 	counts [linux.NumSyscalls]uint64
 	logged [linux.NumSyscalls / 64]uint64
@@ -267,6 +269,12 @@ func (s *System) Dispatch(t *sched.Thread, f *sched.Frame) {
 		linux.SYS_rseq, linux.SYS_pipe, linux.SYS_pipe2:
 		// One process, for good: these fail the way a kernel without them does.
 		r = neg(linux.ENOSYS)
+	case linux.SYS_UNIGO_SELFTEST:
+		if !s.SelfTest {
+			r = neg(linux.ENOSYS)
+			break
+		}
+		r = selfTest(a0, a1)
 	case linux.SYS_UNIGO_COUNT:
 		if a0 < linux.NumSyscalls {
 			r = s.counts[a0]
@@ -311,3 +319,22 @@ func threadAddr(t *sched.Thread) uintptr { return kmem.Addr(t) }
 
 // atFDCWD is AT_FDCWD as it arrives in a register.
 const atFDCWD = ^uint64(99) // -100
+
+// selfTest fails in kernel context on purpose (SYS_UNIGO_SELFTEST): the fault
+// report and the kernel-fault exit status are tested with it.
+//
+//go:noinline
+func selfTest(what, index uint64) uint64 {
+	switch what {
+	case 1:
+		var p *uint64
+		return *p
+	case 2:
+		var table [4]uint64
+		return table[index]
+	}
+	if r := kcheckBad(what); r != 0 {
+		return r
+	}
+	return neg(linux.EINVAL)
+}
