@@ -9,8 +9,9 @@ import (
 	"github.com/unigo-dev/unigo/rt/internal/linux"
 )
 
-// auxv holds the auxiliary vector entries that do not point into the stack;
-// layoutStack adds AT_RANDOM, AT_PLATFORM, AT_EXECFN and AT_NULL.
+// auxv holds the auxiliary vector entries that do not point into the stack
+// (unused slots have tag AT_NULL and are left out); layoutStack adds AT_RANDOM,
+// AT_PLATFORM, AT_EXECFN and the final AT_NULL.
 type auxv [17][2]uint64
 
 func unsafeWords(addr uintptr, n int) []word {
@@ -203,8 +204,10 @@ func layoutStack(img []byte, top uint64, strs []byte, words []word, argv0 word, 
 		put(0)
 	}
 	for _, e := range aux {
-		put(e[0])
-		put(e[1])
+		if e[0] != linux.AT_NULL { // unused slots
+			put(e[0])
+			put(e[1])
+		}
 	}
 	for _, e := range [4][2]uint64{{linux.AT_RANDOM, rnd}, {linux.AT_PLATFORM, plat}, {linux.AT_EXECFN, execfn}, {linux.AT_NULL, 0}} {
 		put(e[0])

@@ -312,13 +312,17 @@ func (s *Scheduler) Yield(t *Thread) {
 }
 
 // Block stops the current thread until a wake-up or, when deadline is not 0, until
-// then. For WaitFutex it joins the queue for addr.
+// then. For WaitFutex it joins the queue for addr; for WaitFile, the file-wait
+// queue.
 func (s *Scheduler) Block(t *Thread, wait uint8, addr uint64, bits uint32, deadline int64) {
 	t.State = Blocked
 	t.Wait = wait
 	t.WaitAddr, t.WaitBits = addr, bits
-	if wait == WaitFutex {
+	switch wait {
+	case WaitFutex:
 		s.push(&s.futex[bucket(addr)], t)
+	case WaitFile:
+		s.push(&s.files, t)
 	}
 	if deadline != 0 {
 		s.addTimer(t, deadline)
