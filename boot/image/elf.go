@@ -1,6 +1,8 @@
 package image
 
 import (
+	"github.com/unigo-dev/unigo/boot/pvh"
+
 	"bytes"
 	"debug/elf"
 	"encoding/binary"
@@ -78,6 +80,13 @@ func (l *layout) checkStatic() error {
 	for _, p := range l.f.Progs {
 		if p.Type == elf.PT_INTERP || p.Type == elf.PT_DYNAMIC {
 			return fail(ErrDynamic, "it has a %v program header; build with CGO_ENABLED=0 and the internal linker (no -linkmode=external)", p.Type)
+		}
+		if p.Type != elf.PT_LOAD {
+			continue
+		}
+		if p.Vaddr < pvh.MinImageBase || p.Memsz > pvh.MaxImageEnd || p.Vaddr > pvh.MaxImageEnd-p.Memsz || p.Paddr != p.Vaddr {
+			return fail(ErrAddress, "a segment is at %#x..%#x (physical %#x); the kernel needs physical = virtual addresses between %#x and %#x: link at the Go linker's default address (no -ldflags=-T)",
+				p.Vaddr, p.Vaddr+p.Memsz, p.Paddr, pvh.MinImageBase, uint64(pvh.MaxImageEnd))
 		}
 	}
 	return nil

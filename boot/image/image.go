@@ -43,6 +43,9 @@ var (
 	// ErrNoStackHeader: there is no PT_GNU_STACK program header to turn into the
 	// note's PT_NOTE.
 	ErrNoStackHeader = errors.New("no PT_GNU_STACK program header to turn into the PVH note's PT_NOTE")
+	// ErrAddress: a segment lies where the kernel cannot boot it (below 4 MiB,
+	// above 4 GiB, or at a physical address other than its virtual one).
+	ErrAddress = errors.New("segments outside the addresses a PVH kernel can boot from")
 )
 
 // fail wraps sentinel with a detail (what was found, and what to do about it).

@@ -135,6 +135,19 @@ var refusals = []refusal{
 		return data
 	}, image.ErrNotAMD64, "little-endian"},
 	{"PIE", fakeKernelPIE.bytes, image.ErrNotExec, "-buildmode=pie"},
+	{"physical != virtual", func(t *testing.T) []byte {
+		data := fakeKernel.bytes(t)
+		i := progIndex(parseELF(t, data), elf.PT_LOAD)
+		binary.LittleEndian.PutUint64(data[phoff(data)+uint64(i)*56+24:], 0x1000000) // p_paddr
+		return data
+	}, image.ErrAddress, "physical"},
+	{"below 4 MiB", func(t *testing.T) []byte {
+		data := fakeKernel.bytes(t)
+		i := progIndex(parseELF(t, data), elf.PT_LOAD)
+		binary.LittleEndian.PutUint64(data[phoff(data)+uint64(i)*56+16:], 0x100000) // p_vaddr
+		binary.LittleEndian.PutUint64(data[phoff(data)+uint64(i)*56+24:], 0x100000) // p_paddr
+		return data
+	}, image.ErrAddress, "-ldflags=-T"},
 	{"PT_INTERP", func(t *testing.T) []byte {
 		data := fakeKernel.bytes(t)
 		setProgType(data, progIndex(parseELF(t, data), elf.PT_PHDR), elf.PT_INTERP)

@@ -28,6 +28,16 @@
 // the magic (in the image tool's own binary, say) is never taken for a kernel.
 package pvh
 
+// The image's place in memory: its segments must lie in [MinImageBase,
+// MaxImageEnd), at physical = virtual addresses. The Go linker's default base is
+// MinImageBase. The kernel's 32-bit entry borrows the 16 bytes below it as a
+// stack before it knows where its own is, and its boot page tables map only the
+// first 4 GiB.
+const (
+	MinImageBase = 0x400000
+	MaxImageEnd  = 1 << 32
+)
+
 // NoteName is the owner name of the PVH entry note ("Xen", NUL-terminated in the file).
 const NoteName = "Xen"
 
