@@ -1,4 +1,4 @@
-//go:build unikernel
+//go:build unikernel && linux && amd64
 
 package rt
 

@@ -16,6 +16,19 @@
 //
 // It may call every other rt/internal package and the drivers; nothing calls it
 // but the assembly entries and package rt (which only keeps it linked).
+//
+// # Protection
+//
+// The program runs in ring 3; page tables, descriptor tables, the TSS, kernel
+// stacks and every kernel structure are in supervisor-only memory reached through
+// the direct map. The image is mapped with its segments' permissions (text R-X,
+// rodata R, data RW and no-execute, EFER.NXE on), page 0 is never mapped, and
+// CR0.WP makes text read-only for the kernel too. SMEP and SMAP stay off: the
+// kernel's own code and read-only data are the image's user-accessible pages,
+// which SMEP would forbid it to run and SMAP to read. The kernel reaches the
+// program's memory only through mm.Memory.Prepare, which validates each range
+// against the address space (EFAULT otherwise), and package uaccess, whose
+// copies survive a fault.
 package kernel
 
 import (
