@@ -11,6 +11,10 @@
 //	probe panic          panic from a goroutine
 //	probe files          poke at the standard streams and the missing file system
 //	probe vdso           count clock_gettime system calls across many time.Now
+//	probe kernelfault K  make the kernel fault on purpose (K: nil, bounds); needs
+//	                     the kernel parameter unigo.selftest=1
+//	probe protect K      touch memory the program must not: K is writetext,
+//	                     execdata, nil or kernel (a kernel address)
 package main
 
 import (
@@ -67,6 +71,10 @@ func main() {
 		files()
 	case "vdso":
 		vdso()
+	case "kernelfault":
+		kernelFault(os.Args[2])
+	case "protect":
+		protect(os.Args[2])
 	default:
 		fmt.Fprintln(os.Stderr, "unknown probe", os.Args[1])
 		os.Exit(2)
@@ -202,4 +210,14 @@ func vdso() {
 	}
 	after, _, _ := syscall.Syscall(sysUnigoCount, 228, 0, 0)
 	fmt.Printf("vdso clock_gettime syscalls during 100000 time.Now: %d\n", after-before)
+}
+
+// sysUnigoSelftest makes the kernel fault on purpose (rt/internal/linux).
+const sysUnigoSelftest = 0x1001
+
+func kernelFault(kind string) {
+	what := map[string]uintptr{"nil": 1, "bounds": 2}[kind]
+	_, _, errno := syscall.Syscall(sysUnigoSelftest, what, 7, 0)
+	fmt.Println("the kernel did not fault:", errno)
+	os.Exit(1)
 }
