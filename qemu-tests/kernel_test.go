@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
+	"github.com/unigo-dev/unigo/boot/qemu"
 	"github.com/unigo-dev/unigo/boot/status"
 )
 
@@ -82,4 +83,51 @@ func TestHangTimesOut(t *testing.T) {
 	// Not a timing assertion on the guest: the VM cannot end before the timeout
 	// unless it ended by itself, which TimedOut already rules out.
 	assert.GreaterOrEqual(t, took, timeout)
+}
+
+// TestMemoryProtection proves the protections the kernel sets up: text is
+// read-only, data is not executable, page 0 is not mapped, and the kernel's
+// memory is out of ring 3's reach. Each access ends the process with SIGSEGV;
+// until signals are delivered to the program, the kernel reports it and exits
+// with 128+11, which the runner's protocol carries as 125.
+func TestMemoryProtection(t *testing.T) {
+	t.Parallel()
+	for _, kind := range []string{"writetext", "execdata", "nil", "kernel"} {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			console, res := boot(t, "probe", vm{}, "protect", kind)
+			assert.Equal(t, status.MaxProcess, res.ExitCode)
+			assert.Contains(t, console, "killed by signal 11: segmentation fault")
+			assert.Contains(t, console, "unigo: exit status 139 is reported as 125")
+			assert.NotContains(t, console, "nothing stopped it")
+			assert.NotContains(t, console, "kernel fault")
+		})
+	}
+}
+
+// TestNoRandomnessStopsBoot proves that a CPU without RDSEED and RDRAND (QEMU's
+// default model) stops the boot with a message that says what to do, and the
+// kernel-fault status, instead of running with no randomness.
+func TestNoRandomnessStopsBoot(t *testing.T) {
+	t.Parallel()
+	console, res := boot(t, "hello", vm{CPU: "qemu64"})
+	assert.Equal(t, status.RunnerKernelFault, res.ExitCode)
+	assert.Contains(t, console, "neither RDSEED nor RDRAND")
+	assert.Contains(t, console, "-cpu max")
+	assert.NotContains(t, console, "hello from unigo")
+}
+
+// TestWithoutXSAVE proves the FXSAVE path: on a CPU without XSAVE (and without
+// x2APIC or TSC-deadline), threads and timers still keep their FP state and wake
+// up.
+func TestWithoutXSAVE(t *testing.T) {
+	t.Parallel()
+	if acc, _ := (qemu.Config{}).Accelerator(); acc != qemu.AccelTCG {
+		t.Skip("needs TCG's qemu64 CPU model; hardware KVM passes the host CPU through")
+	}
+	console, res := boot(t, "timers", vm{CPU: "qemu64,+rdrand", Extra: "unigo.bootlog=1"})
+	assert.Equal(t, 0, res.ExitCode)
+	assert.Contains(t, console, "XSAVE area 512 bytes")
+	assert.Contains(t, console, "pingpong 500500")
+	assert.Regexp(t, `timers 1000 total`, console)
 }

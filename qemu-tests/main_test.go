@@ -91,10 +91,12 @@ type vm struct {
 	Env     []string      // the guest's whole environment, NAME=VALUE
 	Extra   string        // raw kernel parameters (qemu.Config.AppendExtra)
 	Timeout time.Duration // 0 is defaultTimeout
+	// CPU is QEMU's -cpu model; "" lets the runner choose.
+	CPU string
 }
 
 func (v vm) config() qemu.Config {
-	c := qemu.Config{Memory: v.Memory, AppendExtra: v.Extra, Timeout: v.Timeout}
+	c := qemu.Config{Memory: v.Memory, AppendExtra: v.Extra, Timeout: v.Timeout, CPU: v.CPU}
 	if c.Timeout == 0 {
 		c.Timeout = defaultTimeout
 	}

@@ -59,6 +59,8 @@ type Config struct {
 	Memory string
 	// SMP is QEMU's -smp, the number of CPUs; 0 means 1.
 	SMP int
+	// CPU is QEMU's -cpu model; "" means host under KVM and max under TCG.
+	CPU string
 	// Timeout bounds the whole run; when it expires the VM is killed. 0: none.
 	Timeout time.Duration
 	// AppendExtra is raw kernel command line text put before the encoded
@@ -92,6 +94,13 @@ func (c Config) smp() int {
 		return 1
 	}
 	return c.SMP
+}
+
+func (c Config) cpu(accel string) string {
+	if c.CPU != "" {
+		return c.CPU
+	}
+	return cpuModel(accel)
 }
 
 func (c Config) kvmDevice() string {
@@ -183,7 +192,7 @@ func (c Config) Command(image, cmdline string) []string {
 		c.qemu(),
 		"-M", "microvm",
 		"-accel", accel,
-		"-cpu", cpuModel(accel),
+		"-cpu", c.cpu(accel),
 		"-m", c.memory(),
 		"-smp", strconv.Itoa(c.smp()),
 		"-nodefaults",

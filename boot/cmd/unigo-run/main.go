@@ -103,6 +103,7 @@ func parseFlags(argv, env []string, stderr io.Writer) (cfg qemu.Config, rest []s
 		"accelerator: auto (KVM when "+qemu.DefaultKVMDevice+" opens read-write, TCG otherwise), kvm or tcg;\n$UNIGO_ACCEL sets the default")
 	fs.StringVar(&cfg.Memory, "m", qemu.DefaultMemory, "guest memory, as QEMU's -m")
 	fs.IntVar(&cfg.SMP, "smp", 1, "number of CPUs, as QEMU's -smp")
+	fs.StringVar(&cfg.CPU, "cpu", "", "CPU model, as QEMU's -cpu (default host under KVM, max under TCG)")
 	fs.StringVar(&cfg.QEMU, "qemu", lookupEnv(env, "UNIGO_QEMU", qemu.DefaultQEMU),
 		"QEMU binary, a path or a name looked up in PATH; $UNIGO_QEMU sets the default")
 	fs.DurationVar(&cfg.Timeout, "timeout", defaultTimeout,
