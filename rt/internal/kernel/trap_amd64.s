@@ -1,6 +1,14 @@
 #include "textflag.h"
 #include "kernel_amd64.h"
 
+// SAVE_GPRS pushes the general registers so that, with what is above them on
+// the stack (FSBase, vector, error, hardware frame), they form a Frame at SP.
+#define SAVE_GPRS \
+	PUSHQ	AX; PUSHQ	BX; PUSHQ	CX; PUSHQ	DX; \
+	PUSHQ	SI; PUSHQ	DI; PUSHQ	BP; PUSHQ	R8; \
+	PUSHQ	R9; PUSHQ	R10; PUSHQ	R11; PUSHQ	R12; \
+	PUSHQ	R13; PUSHQ	R14; PUSHQ	R15
+
 // RESTORE_GPRS loads every general register from the Frame at SP except RAX,
 // RCX and R11, which the two return paths load themselves.
 #define RESTORE_GPRS \
@@ -27,8 +35,9 @@
 // stack top), syscallEntry builds the same by hand. Then the user's FP/vector
 // state goes to the running thread's XSAVE area and the kernel's Go code runs:
 // FS points at this CPU's kernel TLS (the ABI wrappers reload R14 from FS:-8),
-// R14 at the kernel g whose bounds describe the kernel stack, X15 is zero, BP is
-// zero so backtraces stop here. trap may switch threads by rewriting the Frame and
+// R14 at the kernel g whose bounds describe the kernel stack, X15 is zero. BP
+// still holds the user's value, which backtraces stop at: it is not on the
+// kernel stack. trap may switch threads by rewriting the Frame and
 // CPU_XSAVE; exitToUser restores whatever they then say.
 //
 // Interrupts stay disabled in kernel context (interrupt gates, SYSCALL's FMASK),
@@ -116,21 +125,7 @@ kgs:
 TEXT userEntry<>(SB),NOSPLIT|NOFRAME,$0
 	CLD
 	PUSHQ	$0 // FSBase, below
-	PUSHQ	AX
-	PUSHQ	BX
-	PUSHQ	CX
-	PUSHQ	DX
-	PUSHQ	SI
-	PUSHQ	DI
-	PUSHQ	BP
-	PUSHQ	R8
-	PUSHQ	R9
-	PUSHQ	R10
-	PUSHQ	R11
-	PUSHQ	R12
-	PUSHQ	R13
-	PUSHQ	R14
-	PUSHQ	R15
+	SAVE_GPRS
 	// Interrupts are acknowledged here, in one place, whatever mode they hit.
 	MOVQ	F_VECTOR(SP), AX
 	CMPQ	AX, $32
@@ -148,7 +143,6 @@ saved:
 	MOVQ	CPU_KERNELFS(GS), AX
 	MOVQ	-8(AX), R14
 	XORPS	X15, X15
-	XORL	BP, BP
 	MOVQ	SP, BX
 	MOVQ	CPU_SELF(GS), AX
 	SUBQ	$24, SP
@@ -206,21 +200,7 @@ sysret:
 TEXT kernelFault<>(SB),NOSPLIT|NOFRAME,$0
 	CLD
 	PUSHQ	$0
-	PUSHQ	AX
-	PUSHQ	BX
-	PUSHQ	CX
-	PUSHQ	DX
-	PUSHQ	SI
-	PUSHQ	DI
-	PUSHQ	BP
-	PUSHQ	R8
-	PUSHQ	R9
-	PUSHQ	R10
-	PUSHQ	R11
-	PUSHQ	R12
-	PUSHQ	R13
-	PUSHQ	R14
-	PUSHQ	R15
+	SAVE_GPRS
 	MOVQ	SP, BX
 	MOVQ	CPU_PANICSTACK(GS), SP
 	MOVQ	CPU_PANICFS(GS), AX

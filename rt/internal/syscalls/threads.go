@@ -118,17 +118,21 @@ func (s *System) timespec(addr uint64) (int64, linux.Errno) {
 	return ts.Sec*1_000_000_000 + ts.Nsec, 0
 }
 
+// futexBits is the bitset of a futex operation: val3 for the _BITSET ones
+// (which may not be 0), all bits otherwise.
+func futexBits(cmd, val3 uint64) (uint32, bool) {
+	if cmd == linux.FUTEX_WAIT_BITSET || cmd == linux.FUTEX_WAKE_BITSET {
+		return uint32(val3), uint32(val3) != 0
+	}
+	return linux.FUTEX_BITSET_ALL, true
+}
+
 func (s *System) futex(t *sched.Thread, addr, op, val, timeout, val3 uint64) uint64 {
 	cmd := op &^ (linux.FUTEX_PRIVATE_FLAG | linux.FUTEX_CLOCK_REALTIME)
 	switch cmd {
 	case linux.FUTEX_WAKE, linux.FUTEX_WAKE_BITSET:
-		bits := uint32(linux.FUTEX_BITSET_ALL)
-		if cmd == linux.FUTEX_WAKE_BITSET {
-			if bits = uint32(val3); bits == 0 {
-				return neg(linux.EINVAL)
-			}
-		}
-		if addr&3 != 0 {
+		bits, ok := futexBits(cmd, val3)
+		if !ok || addr&3 != 0 {
 			return neg(linux.EINVAL)
 		}
 		n := int(int32(val))
@@ -140,13 +144,8 @@ func (s *System) futex(t *sched.Thread, addr, op, val, timeout, val3 uint64) uin
 	default:
 		return neg(linux.ENOSYS)
 	}
-	bits := uint32(linux.FUTEX_BITSET_ALL)
-	if cmd == linux.FUTEX_WAIT_BITSET {
-		if bits = uint32(val3); bits == 0 {
-			return neg(linux.EINVAL)
-		}
-	}
-	if addr&3 != 0 {
+	bits, ok := futexBits(cmd, val3)
+	if !ok || addr&3 != 0 {
 		return neg(linux.EINVAL)
 	}
 	var deadline int64
