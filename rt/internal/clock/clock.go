@@ -9,7 +9,7 @@
 //
 // The TSC's rate comes from, in order: KVM's pvclock (exact, and it carries the
 // host's wall clock), CPUID leaf 0x15 (crystal ratio) or the hypervisor timing
-// leaf 0x40000010, and last the PIT, counting the TSC over 5 ms. The wall clock
+// leaf 0x40000010, and last the PIT, counting the TSC over 2 ms. The wall clock
 // comes from pvclock or the CMOS RTC (whole seconds).
 package clock
 
@@ -72,7 +72,7 @@ func (c *Clock) Calibrate(buf uintptr, phys uint64) {
 			}
 		}
 	}
-	const ticks = pit.Hz / 200 // 5 ms
+	const ticks = pit.Hz / 500 // 2 ms: the PIT's tick is 0.04% of it
 	if n := pit.MeasureTSC(ticks); n != 0 {
 		c.TSCHz, c.Source = n*pit.Hz/ticks, SourcePIT
 		return

@@ -59,6 +59,59 @@ type bootInfo struct {
 	info    uint64 // start_info
 	memmap  uint64
 	nmemmap uint64
+	// Boot phases, for unigo.bootlog: where each ended (raw TSC).
+	marks  [12]mark
+	nmarks int
+}
+
+// mark is the end of a boot phase. The phase is a number, not its name: a
+// string is a pointer, and storing one where the compiler cannot see the stack
+// would need a write barrier.
+type mark struct {
+	phase int
+	tsc   uint64
+}
+
+// Boot phases, in order.
+const (
+	phaseStartInfo = iota
+	phaseFrames
+	phasePageTables
+	phaseCPU
+	phaseTSC
+	phaseAPICTimer
+	phaseVDSO
+	phaseProcess
+)
+
+func phaseName(p int) string {
+	switch p {
+	case phaseStartInfo:
+		return "start info"
+	case phaseFrames:
+		return "frame allocator"
+	case phasePageTables:
+		return "page tables"
+	case phaseCPU:
+		return "CPU tables, FPU, APIC"
+	case phaseTSC:
+		return "TSC calibration"
+	case phaseAPICTimer:
+		return "APIC timer calibration"
+	case phaseVDSO:
+		return "vDSO"
+	case phaseProcess:
+		return "process stack"
+	}
+	return "?"
+}
+
+// mark notes the end of a boot phase.
+func (bi *bootInfo) mark(phase int) {
+	if bi.nmarks < len(bi.marks) {
+		bi.marks[bi.nmarks] = mark{phase, x86.Rdtsc()}
+		bi.nmarks++
+	}
 }
 
 // kmain is the first Go function to run: on the boot stack, with the boot page
@@ -68,6 +121,7 @@ func kmain(startInfo uintptr, entryTSC uint64) {
 	serial.Init(serial.COM1)
 	var bi bootInfo
 	readStartInfo(&bi, uint64(startInfo))
+	bi.mark(phaseStartInfo)
 
 	_, _, ecx1, edx1 := x86.Cpuid(1, 0)
 	_, ebx7, _, _ := x86.Cpuid(7, 0)
@@ -82,6 +136,7 @@ func kmain(startInfo uintptr, entryTSC uint64) {
 
 	// Physical memory: a bitmap allocator over all RAM, minus what is in use.
 	fr, bitmap := setupFrames(&bi, &img)
+	bi.mark(phaseFrames)
 
 	// Page tables, step 1: the direct map in a new PML4, with the boot identity
 	// map still in slot 0 so that this code keeps running; then every kernel
@@ -120,17 +175,21 @@ func kmain(startInfo uintptr, entryTSC uint64) {
 	mapImage(k)
 	x86.WriteCR3(final)
 	fr.Release(root>>mm.PageShift, 1)
+	bi.mark(phasePageTables)
 
 	c := setupCPU(k, kaddr)
 	setupFP(k, c)
 	setupInterrupts(k, c)
+	bi.mark(phaseCPU)
 
 	// Time: calibrate, then monotonic zero is the kernel's first instruction.
 	pv := allocKernelPhys(fr, 1)
 	s.Clock.Calibrate(dm+uintptr(pv), pv)
+	bi.mark(phaseTSC)
 	data := allocKernelPhys(fr, 1)
 	s.Clock.Start(entryTSC, dm+uintptr(data))
 	calibrateAPICTimer(k)
+	bi.mark(phaseAPICTimer)
 	image := allocKernelPhys(fr, 1)
 	vdso.Build(dm + uintptr(image))
 	if s.Mem.MapFixed(vdso.DataAddr, vdso.DataAddr+mm.PageSize, data, linux.PROT_READ) != 0 ||
@@ -138,7 +197,7 @@ func kmain(startInfo uintptr, entryTSC uint64) {
 		bootFail("cannot map the vDSO")
 	}
 
-	findSymbols(k)
+	bi.mark(phaseVDSO)
 
 	s.HasRDRAND, s.HasRDSEED = hasRDRAND, hasRDSEED
 	startProcess(k, c, &bi, edx1)
@@ -489,7 +548,7 @@ func calibrateAPICTimer(k *Kernel) {
 	if k.APIC.Deadline {
 		return
 	}
-	const ms = 2
+	const ms = 1
 	k.APIC.ArmCount(0xFFFFFFFF)
 	start := x86.Rdtsc()
 	for x86.Rdtsc()-start < k.Sys.Clock.TSCHz/1000*ms {
@@ -502,7 +561,8 @@ func calibrateAPICTimer(k *Kernel) {
 
 // findSymbols finds the pclntab, for the fault report, and ties it to the text
 // through a function whose name and address are known. Without it, reports show
-// bare addresses.
+// bare addresses. The fault report calls it, not the boot: finding the table
+// means scanning the read-only data.
 func findSymbols(k *Kernel) {
 	img := &k.Image
 	t, ok := pcln.Find(uintptr(img.roStart), uintptr(img.roEnd))
@@ -535,6 +595,7 @@ func startProcess(k *Kernel, c *CPU, bi *bootInfo, hwcap uint32) {
 	initFPState(t.XSave)
 
 	sp := buildProcessStack(k, bi, hwcap)
+	bi.mark(phaseProcess)
 
 	t.Frame = sched.Frame{RIP: k.Image.entry, RSP: sp, RFLAGS: 0x202, Vector: 0}
 	now := s.Clock.Now()
@@ -550,6 +611,14 @@ func startProcess(k *Kernel, c *CPU, bi *bootInfo, hwcap uint32) {
 			l.S("one-shot, ").U(k.APICTicksPerMs).S(" ticks/ms")
 		}
 		l.S(", x2APIC ").U(c.Features & featX2APIC / featX2APIC).S(", XSAVE area ").U(s.XSaveSize).S(" bytes").Out()
+		prev := int64(0)
+		for _, m := range bi.marks[:bi.nmarks] {
+			t := s.Clock.FromTSC(m.tsc)
+			l.S("unigo: boot:   ").S(phaseName(m.phase)).S(" done at ").U(uint64(t / 1000)).S(" us (+").U(uint64((t - prev) / 1000)).S(")").Out()
+			prev = t
+		}
+		free := fr.Avail()
+		l.S("unigo: boot: memory ").U(fr.Total() * mm.PageSize >> 20).S(" MiB, ").D(free * mm.PageSize >> 10).S(" KiB available to the program").Out()
 	}
 
 	f := c.KStackTop - sched.FrameSize

@@ -47,6 +47,7 @@ func kernelFault(c *CPU, f *sched.Frame) {
 		l.S("unigo: fault address ").X(x86.ReadCR2()).Out()
 	}
 	k := kernelAt(c.Kernel)
+	findSymbols(k)
 	l.S("unigo: rip ").X(f.RIP).S(" ")
 	symbol(&l, k, f.RIP)
 	l.Out()

@@ -150,20 +150,29 @@ func (f *Frames) take(n, align uint64) (uint64, bool) {
 		}
 		return 0, false
 	}
-	// Runs: first fit, from the bottom (boot-time and rare).
+	// Runs: first fit, from the bottom (boot-time and rare), skipping whole
+	// words of allocated frames.
 	run := uint64(0)
-	for i := uint64(0); i < f.nframes; i++ {
+	for i := uint64(0); i < f.nframes; {
+		if i%64 == 0 && w[i/64] == 0 {
+			run = 0
+			i += 64
+			continue
+		}
 		if run == 0 && i%align != 0 {
+			i++
 			continue
 		}
 		if w[i/64]&(1<<(i%64)) == 0 {
 			run = 0
+			i++
 			continue
 		}
 		run++
+		i++
 		if run == n {
-			start := i + 1 - n
-			for j := start; j <= i; j++ {
+			start := i - n
+			for j := start; j < i; j++ {
 				w[j/64] &^= 1 << (j % 64)
 			}
 			f.free -= n
