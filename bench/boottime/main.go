@@ -87,7 +87,9 @@ func main() {
 	gout := run(qemu.Config{Accel: *accel, Memory: "64M"}, guest)
 	hout, err := exec.Command(host).Output()
 	check(err)
-	fmt.Printf("time.Now: guest %.1f ns/op, host %.1f ns/op\n", grab(gout, `time.Now ([\d.]+) ns/op`), grab(string(hout), `time.Now ([\d.]+) ns/op`))
+	fmt.Printf("time.Now: guest %.1f ns/op, host %.1f ns/op; clock_gettime system call: guest %.1f ns/op, host %.1f ns/op\n",
+		grab(gout, `time.Now ([\d.]+) ns/op`), grab(string(hout), `time.Now ([\d.]+) ns/op`),
+		grab(gout, `clock_gettime syscall ([\d.]+) ns/op`), grab(string(hout), `clock_gettime syscall ([\d.]+) ns/op`))
 
 	// Image size.
 	plain := build(dir, "hello-plain", "./testdata/hello", false)
