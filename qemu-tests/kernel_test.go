@@ -2,6 +2,7 @@ package qemutests
 
 import (
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -130,4 +131,14 @@ func TestWithoutXSAVE(t *testing.T) {
 	assert.Contains(t, console, "XSAVE area 512 bytes")
 	assert.Contains(t, console, "pingpong 500500")
 	assert.Regexp(t, `timers 1000 total`, console)
+}
+
+// TestUnknownSyscall proves that a system call the kernel does not have fails with
+// ENOSYS, every time, and is logged once.
+func TestUnknownSyscall(t *testing.T) {
+	t.Parallel()
+	console, res := boot(t, "probe", vm{}, "unknown")
+	assert.Equal(t, 0, res.ExitCode)
+	assert.Equal(t, 3, strings.Count(console, "swapon: function not implemented\n"))
+	assert.Equal(t, 1, strings.Count(console, "unigo: system call 167 is not implemented; it returns ENOSYS\n"))
 }

@@ -13,6 +13,7 @@
 //	probe vdso           count clock_gettime system calls across many time.Now
 //	probe kernelfault K  make the kernel fault on purpose (K: nil, bounds); needs
 //	                     the kernel parameter unigo.selftest=1
+//	probe unknown        make a system call unigo does not have, three times
 //	probe protect K      touch memory the program must not: K is writetext,
 //	                     execdata, nil or kernel (a kernel address)
 package main
@@ -75,6 +76,11 @@ func main() {
 		kernelFault(os.Args[2])
 	case "protect":
 		protect(os.Args[2])
+	case "unknown":
+		for i := 0; i < 3; i++ {
+			_, _, errno := syscall.Syscall(syscall.SYS_SWAPON, 0, 0, 0)
+			fmt.Printf("swapon: %v\n", errno)
+		}
 	default:
 		fmt.Fprintln(os.Stderr, "unknown probe", os.Args[1])
 		os.Exit(2)
