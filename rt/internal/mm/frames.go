@@ -50,6 +50,9 @@ func BitmapBytes(nframes uint64) uint64 { return (nframes + 63) / 64 * 8 }
 // objects.
 func (f *Frames) SetFloor(n int64) { f.floor = n }
 
+// Floor is the number of frames commitments must leave.
+func (f *Frames) Floor() int64 { return f.floor }
+
 func (f *Frames) words() []uint64 { return kmem.Words(f.bitmap, int((f.nframes+63)/64)) }
 
 // AddFree marks frames [pfn, pfn+n) free and available (boot: RAM from the memory

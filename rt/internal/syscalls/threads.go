@@ -30,11 +30,8 @@ func (s *System) clone(parent *sched.Thread, f *sched.Frame, flags, stack, ptid,
 	}
 	// Thread records come out of the frames left after commitments, keeping
 	// half the floor for page tables.
-	pfn, ok := s.Mem.Frames.Alloc(s.ThreadPages, 1, s.Mem.Frames.Avail()/2)
-	if !ok || s.Mem.Frames.Avail() < 0 {
-		if ok {
-			s.Mem.Frames.Release(pfn, s.ThreadPages)
-		}
+	pfn, ok := s.Mem.Frames.Alloc(s.ThreadPages, 1, s.Mem.Frames.Floor()/2)
+	if !ok {
 		return neg(linux.EAGAIN)
 	}
 	addr := s.Mem.PT.DM + uintptr(pfn<<mm.PageShift)
