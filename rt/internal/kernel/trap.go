@@ -138,8 +138,14 @@ func pickNext(k *Kernel, c *CPU) *sched.Thread {
 }
 
 // takePending clears the interrupts noted since the last look. The timer's only
-// effect is the time itself, which the caller reads; devices come later.
+// effect is the time itself, which the caller reads, and that it is no longer
+// armed: the next armTimer must program it again even for the same deadline (a
+// one-shot count can end a little before the TSC deadline it stands for).
+// Devices come later.
 func takePending(c *CPU) {
+	if c.Pending[vecTimer/64]&(1<<(vecTimer%64)) != 0 {
+		c.TimerArmed = 0
+	}
 	for i := range c.Pending {
 		c.Pending[i] = 0
 	}
