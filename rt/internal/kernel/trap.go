@@ -176,8 +176,10 @@ func armTimer(k *Kernel, c *CPU, now int64) {
 		k.APIC.ArmCount(0)
 		return
 	}
-	// One-shot count mode: ticks from now, at least one.
-	ns := uint64(max(next-now, 1000))
+	// One-shot count mode: ticks from now, at least one. A deadline more than
+	// a few seconds away is reached in steps (the count register has 32 bits):
+	// the timer fires early, nothing expires, and it is armed again.
+	ns := uint64(min(max(next-now, 1000), 4_000_000_000))
 	count := ns * k.APICTicksPerMs / 1_000_000
 	k.APIC.ArmCount(uint32(min(max(count, 1), 0xFFFFFFFF)))
 }
