@@ -129,6 +129,18 @@ func TestGoTestExec(t *testing.T) {
 		assert.Contains(t, output(events, "TestPrintsOutput"), "guest output: under unigo=true\n",
 			"the test's line is an output event of TestPrintsOutput, printed inside a unigo guest")
 	})
+	t.Run("whole package", func(t *testing.T) {
+		t.Parallel()
+		// Every test, TestWorkload's mixed load among them; TestSkipped skips.
+		events, stderr, err := goTestExec(t, ".")
+		require.NoError(t, err, "go test failed:\n%s", stderr)
+		acts := actions(events)
+		for _, name := range []string{"TestArithmetic", "TestGoroutines", "TestPrintsOutput", "TestFails", "TestWorkload"} {
+			assert.Equal(t, []string{"pass"}, acts[name], name)
+		}
+		assert.Equal(t, []string{"skip"}, acts["TestSkipped"])
+		assert.Equal(t, []string{"pass"}, acts[""], "the package's result")
+	})
 	t.Run("fail", func(t *testing.T) {
 		t.Parallel()
 		events, stderr, err := goTestExec(t, "^TestFails$", "UNIGO_GUEST_FAIL=1")
