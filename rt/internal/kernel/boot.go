@@ -56,9 +56,6 @@ type bootInfo struct {
 	maxPhys uint64
 	cmdline uint64 // physical address of the command line, or 0
 	cmdLen  uint64
-	info    uint64 // start_info
-	memmap  uint64
-	nmemmap uint64
 	// Boot phases, for unigo.bootlog: where each ended (raw TSC).
 	marks  [12]mark
 	nmarks int
@@ -212,14 +209,13 @@ func readStartInfo(bi *bootInfo, addr uint64) {
 	if si.Version < 1 || si.MemmapEntries == 0 {
 		bootFail("the loader gave no memory map (PVH start_info version 1 is needed)")
 	}
-	bi.info, bi.memmap, bi.nmemmap = addr, si.MemmapPaddr, uint64(si.MemmapEntries)
 	if si.CmdlinePaddr != 0 {
 		bi.cmdline = si.CmdlinePaddr
 		for bi.cmdLen < 1<<20 && *kmem.At[byte](uintptr(si.CmdlinePaddr + bi.cmdLen)) != 0 {
 			bi.cmdLen++
 		}
 	}
-	for i := uint64(0); i < bi.nmemmap; i++ {
+	for i := uint64(0); i < uint64(si.MemmapEntries); i++ {
 		e := kmem.At[pvh.MemmapEntry](uintptr(si.MemmapPaddr + i*24))
 		if e.Type != pvh.MemRAM || e.Size == 0 || bi.nram == maxRAMRanges {
 			continue

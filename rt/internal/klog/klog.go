@@ -94,9 +94,6 @@ func (l *Line) Pad(n int) *Line {
 	return l
 }
 
-// Bytes returns the text so far (for tests and for callers that send it elsewhere).
-func (l *Line) Bytes() []byte { return l.buf[:l.n] }
-
 // Out writes the line and a newline to the console and empties the line.
 func (l *Line) Out() {
 	if l.n < len(l.buf) {
@@ -107,12 +104,6 @@ func (l *Line) Out() {
 	}
 	serial.Write(Console, l.buf[:l.n])
 	l.n = 0
-}
-
-// Str writes one string as a line: for fixed messages.
-func Str(s string) {
-	var l Line
-	l.S(s).Out()
 }
 
 // Bug reports a broken kernel invariant, with the value that shows it, and stops.

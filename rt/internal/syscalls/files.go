@@ -198,7 +198,7 @@ func (s *System) allocFD(min uint64) (uint64, bool) {
 	return 0, false
 }
 
-func (s *System) dup(old, min uint64, _ int, cloexec bool) uint64 {
+func (s *System) dup(old, min uint64, cloexec bool) uint64 {
 	f, ok := s.fd(old)
 	if !ok {
 		return neg(linux.EBADF)
@@ -258,9 +258,9 @@ func (s *System) fcntl(n, cmd, arg uint64) uint64 {
 		f.status = f.status&linux.O_ACCMODE | uint32(arg)&linux.O_NONBLOCK
 		return 0
 	case linux.F_DUPFD:
-		return s.dup(n, arg, 0, false)
+		return s.dup(n, arg, false)
 	case linux.F_DUPFD_CLOEXEC:
-		return s.dup(n, arg, 0, true)
+		return s.dup(n, arg, true)
 	}
 	return neg(linux.EINVAL)
 }

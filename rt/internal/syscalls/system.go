@@ -19,7 +19,6 @@ package syscalls
 import (
 	"github.com/unigo-dev/unigo/rt/internal/clock"
 	"github.com/unigo-dev/unigo/rt/internal/klog"
-	"github.com/unigo-dev/unigo/rt/internal/kmem"
 	"github.com/unigo-dev/unigo/rt/internal/linux"
 	"github.com/unigo-dev/unigo/rt/internal/mm"
 	"github.com/unigo-dev/unigo/rt/internal/sched"
@@ -120,7 +119,6 @@ func (s *System) copyOut(addr uint64, src uintptr, n uint64) linux.Errno {
 func (s *System) Dispatch(t *sched.Thread, f *sched.Frame) {
 	nr := f.RAX
 	a0, a1, a2, a3, a4, a5 := f.RDI, f.RSI, f.RDX, f.R10, f.R8, f.R9
-	_ = a5
 	if nr < linux.NumSyscalls {
 		s.counts[nr]++
 	}
@@ -149,7 +147,7 @@ func (s *System) Dispatch(t *sched.Thread, f *sched.Frame) {
 	case linux.SYS_rt_sigprocmask:
 		r = s.sigprocmask(t, a0, a1, a2, a3)
 	case linux.SYS_rt_sigreturn:
-		s.fatalSignal(t, f, linux.SIGSEGV, "rt_sigreturn without a signal frame")
+		s.FatalSignal(t, f, linux.SIGSEGV, "rt_sigreturn without a signal frame")
 		return
 	case linux.SYS_ioctl:
 		r = s.ioctl(a0)
@@ -175,7 +173,7 @@ func (s *System) Dispatch(t *sched.Thread, f *sched.Frame) {
 	case linux.SYS_madvise:
 		r = ret(0, s.Mem.Madvise(a0, a1, int(int32(a2))))
 	case linux.SYS_dup:
-		r = s.dup(a0, 0, 0, false)
+		r = s.dup(a0, 0, false)
 	case linux.SYS_dup2:
 		r = s.dup2(a0, a1)
 	case linux.SYS_dup3:
@@ -285,7 +283,6 @@ func (s *System) Dispatch(t *sched.Thread, f *sched.Frame) {
 		s.logUnknown(nr)
 		r = neg(linux.ENOSYS)
 	}
-	_ = a4
 	f.RAX = r
 	if s.Strace {
 		var l klog.Line
@@ -310,12 +307,6 @@ func (s *System) logUnknown(nr uint64) {
 	var l klog.Line
 	l.S("unigo: system call ").U(nr).S(" is not implemented; it returns ENOSYS").Out()
 }
-
-// Counts returns how many times each system call number entered the kernel.
-func (s *System) Counts() []uint64 { return s.counts[:] }
-
-// threadAddr is the kernel address of a thread record.
-func threadAddr(t *sched.Thread) uintptr { return kmem.Addr(t) }
 
 // atFDCWD is AT_FDCWD as it arrives in a register.
 const atFDCWD = ^uint64(99) // -100

@@ -327,10 +327,6 @@ func (s *System) sigaltstack(t *sched.Thread, ss, old uint64) uint64 {
 // (or that has no handler yet) kills it: a report on the console, then exit
 // status 128+signal.
 func (s *System) FatalSignal(t *sched.Thread, f *sched.Frame, sig int, why string) {
-	s.fatalSignal(t, f, sig, why)
-}
-
-func (s *System) fatalSignal(t *sched.Thread, f *sched.Frame, sig int, why string) {
 	var l klog.Line
 	l.S("unigo: thread ").D(int64(t.TID)).S(" killed by signal ").D(int64(sig)).S(": ").S(why).Out()
 	l.S("unigo: rip=").X(f.RIP).S(" rsp=").X(f.RSP).S(" addr/err=").X(f.Error).Out()
