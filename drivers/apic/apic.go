@@ -1,6 +1,8 @@
 // Package apic drives the CPU's local APIC: enabling it (x2APIC through MSRs when
 // the CPU has it, xAPIC through memory-mapped registers otherwise), its one-shot
-// timer (TSC-deadline mode when offered), and end-of-interrupt.
+// timer (TSC-deadline mode when offered). End-of-interrupt is written by the
+// kernel's interrupt entry code (rt/internal/kernel/trap_amd64.s, noteIRQ), in one
+// place for every interrupt.
 //
 // Context: kernel context only. No state of its own: the caller keeps the mode
 // and the register base in its per-CPU block and passes them in as an APIC value.
@@ -19,7 +21,6 @@ type APIC struct {
 // Register offsets (xAPIC layout; the x2APIC MSR is 0x800 + offset/16).
 const (
 	regID      = 0x20
-	regEOI     = 0xB0
 	regSVR     = 0xF0
 	regLVTTmr  = 0x320
 	regInitCnt = 0x380
@@ -84,9 +85,6 @@ func (a *APIC) ID() uint32 {
 	}
 	return a.read(regID) >> 24
 }
-
-// EOI acknowledges the interrupt in service.
-func (a *APIC) EOI() { a.write(regEOI, 0) }
 
 // ArmDeadline makes the timer fire when the TSC reaches tsc (TSC-deadline mode);
 // 0 disarms it.
