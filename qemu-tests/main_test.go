@@ -24,6 +24,7 @@ var apps = []string{
 	"./testdata/timers",
 	"./testdata/gcstress",
 	"./testdata/probe",
+	"./testdata/signals",
 	"./qemu-tests/testdata/sleeper",
 	"./qemu-tests/testdata/threadhold",
 }

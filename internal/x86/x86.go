@@ -105,3 +105,7 @@ func WaitForInterrupt()
 
 // Wbinvd writes back and invalidates the caches.
 func Wbinvd()
+
+// Fxsave stores the x87/SSE state in the FXSAVE format at area (512 bytes,
+// 16-byte aligned).
+func Fxsave(area uintptr)

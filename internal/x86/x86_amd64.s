@@ -202,3 +202,10 @@ TEXT ·WaitForInterrupt(SB),NOSPLIT,$0-0
 TEXT ·Wbinvd(SB),NOSPLIT,$0-0
 	WBINVD
 	RET
+
+// func Fxsave(area uintptr) — FXSAVE64 to the 16-byte aligned 512 bytes at
+// area (the kernel reads MXCSR_MASK from it once at boot). Uses AX.
+TEXT ·Fxsave(SB),NOSPLIT,$0-8
+	MOVQ	area+0(FP), AX
+	FXSAVE64	(AX)
+	RET

@@ -494,6 +494,7 @@ func setupFP(k *Kernel, c *CPU) {
 		// supervisor state or permission (AMX, PKRU, MPX).
 		xcr0 := (uint64(hi)<<32 | uint64(lo)) & 0xE7
 		x86.Xsetbv(0, xcr0)
+		s.XFeatures = xcr0
 		_, sz, _, _ := x86.Cpuid(0xD, 0)
 		size = uint64(sz)
 		c.Features |= featXSave
@@ -510,6 +511,16 @@ func setupFP(k *Kernel, c *CPU) {
 	// as exceptions.
 	x86.WriteCR0(x86.ReadCR0()&^(1<<2|1<<3) | 1<<1 | 1<<5)
 	s.XSaveSize = size
+	// The MXCSR bits the CPU accepts (FXSAVE reports them; 0 means the
+	// original set, without DAZ): rt_sigreturn refuses others, which would
+	// make the restore fault.
+	var area [512 + 16]byte
+	fx := (kmem.Addr(&area[0]) + 15) &^ 15
+	x86.Fxsave(fx)
+	s.MXCSRMask = *kmem.At[uint32](fx + 28)
+	if s.MXCSRMask == 0 {
+		s.MXCSRMask = 0xFFBF
+	}
 	s.ThreadPages = (uint64(syscalls.ThreadXSaveOff) + size + mm.PageSize - 1) >> mm.PageShift
 }
 

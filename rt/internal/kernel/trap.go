@@ -44,11 +44,10 @@ const (
 )
 
 // userException handles a CPU exception in the program: a page fault the memory
-// manager can satisfy, or the signal Linux would send. Signal delivery is not
-// there yet, so such a signal ends the process with Linux's report and status.
+// manager can satisfy, or the signal Linux would send, with Linux's si_code and
+// address (delivered on the way out, by schedule).
 func userException(k *Kernel, t *sched.Thread, f *sched.Frame) {
 	s := &k.Sys
-	sig, why := 0, ""
 	switch f.Vector {
 	case vecPF:
 		addr := x86.ReadCR2()
@@ -65,25 +64,30 @@ func userException(k *Kernel, t *sched.Thread, f *sched.Frame) {
 		case mm.OutOfMemory:
 			var l klog.Line
 			l.S("unigo: out of memory for page tables at ").X(addr).Out()
-			s.ExitGroup(128 + 9) // as the OOM killer's SIGKILL
+			s.ExitGroup(128 + linux.SIGKILL) // as the OOM killer's SIGKILL
 			return
+		case mm.BadAddress:
+			s.Fault(t, linux.SIGSEGV, linux.SEGV_MAPERR, addr)
+		default:
+			s.Fault(t, linux.SIGSEGV, linux.SEGV_ACCERR, addr)
 		}
-		f.Error = addr
-		sig, why = linux.SIGSEGV, "segmentation fault (bad memory access)"
 	case vecDE:
-		sig, why = 8, "integer divide by zero"
+		s.Fault(t, linux.SIGFPE, linux.FPE_INTDIV, f.RIP)
 	case vecMF, vecXM:
-		sig, why = 8, "floating-point exception"
+		s.Fault(t, linux.SIGFPE, linux.FPE_FLTINV, f.RIP)
 	case vecUD:
-		sig, why = 4, "illegal instruction"
+		s.Fault(t, linux.SIGILL, linux.ILL_ILLOPN, f.RIP)
 	case vecDB, vecBP:
-		sig, why = 5, "trace/breakpoint trap"
-	case vecAC, vecSS, vecNP:
-		sig, why = 7, "bus error"
+		s.Fault(t, linux.SIGTRAP, linux.SI_KERNEL, 0)
+	case vecAC:
+		s.Fault(t, linux.SIGBUS, linux.BUS_ADRALN, f.RIP)
+	case vecSS, vecNP:
+		s.Fault(t, linux.SIGBUS, linux.SI_KERNEL, 0)
 	default:
-		sig, why = linux.SIGSEGV, "general protection fault"
+		// #GP and the rest: a non-canonical address, a privileged
+		// instruction. Linux says SIGSEGV from the kernel, address 0.
+		s.Fault(t, linux.SIGSEGV, linux.SI_KERNEL, 0)
 	}
-	s.FatalSignal(t, f, sig, why)
 }
 
 // schedule ends every trap: it handles what the interrupts brought (expired
@@ -100,11 +104,13 @@ func schedule(k *Kernel, c *CPU, cur *sched.Thread, f *sched.Frame) {
 	}
 	takePending(c)
 	s.Sched.Expire(now, int64(linux.ETIMEDOUT))
+	s.RunTimers(now)
 	if cur.State == sched.Running {
 		if now < s.Sched.SliceEnd || !s.Sched.Runnable() {
 			if !s.Sched.Runnable() {
 				s.Sched.SliceEnd = now + s.Sched.Slice
 			}
+			s.Deliver(cur, f)
 			armTimer(k, c, now)
 			return
 		}
@@ -118,6 +124,7 @@ func schedule(k *Kernel, c *CPU, cur *sched.Thread, f *sched.Frame) {
 	}
 	*f = next.Frame
 	c.XSave = next.XSave
+	s.Deliver(next, f)
 	armTimer(k, c, s.Clock.Now())
 }
 
@@ -129,6 +136,7 @@ func pickNext(k *Kernel, c *CPU) *sched.Thread {
 		now := s.Clock.Now()
 		takePending(c)
 		s.Sched.Expire(now, int64(linux.ETIMEDOUT))
+		s.RunTimers(now)
 		if t, ok := s.Sched.PickNext(now); ok {
 			return t
 		}
@@ -157,6 +165,9 @@ func takePending(c *CPU) {
 func armTimer(k *Kernel, c *CPU, now int64) {
 	s := &k.Sys
 	next := s.Sched.NextDeadline()
+	if d := s.TimerDeadline(now); d != 0 && (next == 0 || d < next) {
+		next = d
+	}
 	if s.Sched.Current >= 0 && s.Sched.Runnable() && (next == 0 || s.Sched.SliceEnd < next) {
 		next = s.Sched.SliceEnd
 	}

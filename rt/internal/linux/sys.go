@@ -29,7 +29,11 @@ const (
 	SYS_madvise           = 28
 	SYS_dup               = 32
 	SYS_dup2              = 33
+	SYS_pause             = 34
 	SYS_nanosleep         = 35
+	SYS_getitimer         = 36
+	SYS_alarm             = 37
+	SYS_setitimer         = 38
 	SYS_getpid            = 39
 	SYS_socket            = 41
 	SYS_clone             = 56
@@ -52,12 +56,20 @@ const (
 	SYS_geteuid           = 107
 	SYS_getegid           = 108
 	SYS_getppid           = 110
+	SYS_rt_sigpending     = 127
+	SYS_rt_sigtimedwait   = 128
+	SYS_rt_sigsuspend     = 130
 	SYS_sigaltstack       = 131
 	SYS_prctl             = 157
 	SYS_arch_prctl        = 158
 	SYS_setrlimit         = 160
 	SYS_gettid            = 186
 	SYS_tkill             = 200
+	SYS_timer_create      = 222
+	SYS_timer_settime     = 223
+	SYS_timer_gettime     = 224
+	SYS_timer_getoverrun  = 225
+	SYS_timer_delete      = 226
 	SYS_time              = 201
 	SYS_futex             = 202
 	SYS_sched_setaffinity = 203
@@ -204,17 +216,142 @@ type EpollEvent struct {
 
 // Signals.
 const (
-	SIGKILL     = 9
-	SIGSEGV     = 11
-	SIGSTOP     = 19
-	NSIG        = 64
+	SIGHUP    = 1
+	SIGINT    = 2
+	SIGQUIT   = 3
+	SIGILL    = 4
+	SIGTRAP   = 5
+	SIGABRT   = 6
+	SIGBUS    = 7
+	SIGFPE    = 8
+	SIGKILL   = 9
+	SIGUSR1   = 10
+	SIGSEGV   = 11
+	SIGUSR2   = 12
+	SIGPIPE   = 13
+	SIGALRM   = 14
+	SIGTERM   = 15
+	SIGCHLD   = 17
+	SIGCONT   = 18
+	SIGSTOP   = 19
+	SIGTSTP   = 20
+	SIGTTIN   = 21
+	SIGTTOU   = 22
+	SIGURG    = 23
+	SIGVTALRM = 26
+	SIGPROF   = 27
+	SIGWINCH  = 28
+	SIGSYS    = 31
+	NSIG      = 64
+
+	SIG_DFL = 0
+	SIG_IGN = 1
+
 	SIG_BLOCK   = 0
 	SIG_UNBLOCK = 1
 	SIG_SETMASK = 2
+
 	SS_ONSTACK  = 1
 	SS_DISABLE  = 2
 	MINSIGSTKSZ = 2048
+
+	SA_SIGINFO   = 0x4
+	SA_ONSTACK   = 0x08000000
+	SA_RESTORER  = 0x04000000
+	SA_RESTART   = 0x10000000
+	SA_NODEFER   = 0x40000000
+	SA_RESETHAND = 0x80000000
+
+	// si_code values.
+	SI_USER     = 0
+	SI_KERNEL   = 0x80
+	SI_TIMER    = -2
+	SI_TKILL    = -6
+	SEGV_MAPERR = 1
+	SEGV_ACCERR = 2
+	BUS_ADRALN  = 1
+	ILL_ILLOPN  = 2
+	FPE_INTDIV  = 1
+	FPE_FLTINV  = 7
+	TRAP_BRKPT  = 1
+
+	// ucontext uc_flags.
+	UC_FP_XSTATE         = 1
+	UC_SIGCONTEXT_SS     = 2
+	UC_STRICT_RESTORE_SS = 4
+
+	// The fpstate's software bytes (in the FXSAVE area's unused tail) and the
+	// word after the XSAVE area that say the frame holds XSAVE state.
+	FP_XSTATE_MAGIC1 = 0x46505853
+	FP_XSTATE_MAGIC2 = 0x46505845
+
+	// Timers (timer_create, setitimer).
+	SIGEV_SIGNAL    = 0
+	SIGEV_NONE      = 1
+	SIGEV_THREAD_ID = 4
+	ITIMER_REAL     = 0
+	ITIMER_VIRTUAL  = 1
+	ITIMER_PROF     = 2
 )
+
+// Siginfo is siginfo_t: 128 bytes, the fields after Code depend on the signal.
+type Siginfo struct {
+	Signo, Errno, Code int32
+	_                  int32
+	// Fields: si_addr (faults); si_pid, si_uid (kill); si_tid, si_overrun,
+	// si_value (timers), as the signal's kind says.
+	Fields [14]uint64
+}
+
+// Sigcontext is struct sigcontext (x86-64), the registers in a signal frame.
+type Sigcontext struct {
+	R8, R9, R10, R11, R12, R13, R14, R15 uint64
+	RDI, RSI, RBP, RBX, RDX, RAX, RCX    uint64
+	RSP, RIP, EFlags                     uint64
+	CS, GS, FS, SS                       uint16
+	Err, Trapno, Oldmask, CR2            uint64
+	FPState                              uint64
+	_                                    [8]uint64
+}
+
+// Ucontext is the kernel's struct ucontext on x86-64.
+type Ucontext struct {
+	Flags    uint64
+	Link     uint64
+	Stack    StackT
+	Mcontext Sigcontext
+	Sigmask  uint64
+}
+
+// RtSigframe is what the kernel pushes on the stack for a handler: the return
+// address (the restorer), the context, the siginfo. The FP state goes above it.
+type RtSigframe struct {
+	Pretcode uint64
+	Uc       Ucontext
+	Info     Siginfo
+}
+
+// FPXSWBytes is struct _fpx_sw_bytes, at byte 464 of the fpstate.
+type FPXSWBytes struct {
+	Magic1       uint32
+	ExtendedSize uint32
+	Xfeatures    uint64
+	XstateSize   uint32
+	_            [7]uint32
+}
+
+// Sigevent is struct sigevent (timer_create).
+type Sigevent struct {
+	Value  uint64
+	Signo  int32
+	Notify int32
+	TID    int32
+	_      [11]int32
+}
+
+// Itimerspec is struct itimerspec; Itimerval is struct itimerval.
+type Itimerspec struct{ Interval, Value Timespec }
+type Itimerval struct{ Interval, Value [2]int64 }
 
 // arch_prctl and prctl.
 const (

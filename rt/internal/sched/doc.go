@@ -46,6 +46,10 @@ const FrameSize = 23 * 8
 // VecSyscall is the Frame.Vector of a SYSCALL entry (vectors are 0..255).
 const VecSyscall = 256
 
+// VecRestore marks a Frame whose every register must come back, RCX and R11
+// included (rt_sigreturn): the return to ring 3 then takes IRETQ, not SYSRET.
+const VecRestore = 257
+
 // Limits.
 const (
 	// MaxThreads is the size of the thread table. clone beyond Scheduler.Limit
@@ -95,15 +99,20 @@ type Thread struct {
 	WaitAddr   uint64 // futex address; epoll_wait or read buffer
 	WaitBits   uint32 // futex bitset; epoll_wait's maxevents or the read size
 	WaitFD     int32  // the file waited on (WaitFile)
-	// Signal state (rt_sigprocmask, sigaltstack); delivery comes with signal
-	// support.
+	// Signal state: the blocked mask (rt_sigprocmask), the signals sent to
+	// this thread and not yet delivered with each one's si_code, the fault
+	// address of a pending fault signal, and the alternate stack.
 	SigMask    uint64
 	SigPending uint64
+	SigCode    [64]int16
+	SigAddr    uint64
 	AltSP      uint64
 	AltSize    uint64
 	AltFlags   int32
-	_          int32
-	ClearTID   uint64 // CLONE_CHILD_CLEARTID: zeroed and woken at exit
+	// SigTimer is the timer whose expiry sent the pending SIGPROF or
+	// SIGALRM (si_timerid).
+	SigTimer int32
+	ClearTID uint64 // CLONE_CHILD_CLEARTID: zeroed and woken at exit
 	// CPU time: nanoseconds run so far, and when the current run began.
 	CPUTime  int64
 	RunStart int64
@@ -141,6 +150,9 @@ type Scheduler struct {
 	SliceEnd int64
 	// Slice is the time slice length (ns).
 	Slice int64
+	// cpuTotal is the CPU time of every run that has ended, exited threads'
+	// included (the process CPU clock).
+	cpuTotal int64
 }
 
 // Init empties the scheduler.
@@ -274,8 +286,17 @@ func (s *Scheduler) PickNext(now int64) (*Thread, bool) {
 func (s *Scheduler) Stopped(t *Thread, now int64) {
 	if t.RunStart != 0 {
 		t.CPUTime += now - t.RunStart
+		s.cpuTotal += now - t.RunStart
 		t.RunStart = 0
 	}
+}
+
+// ThreadCPUTime is t's CPU time up to now.
+func (t *Thread) ThreadCPUTime(now int64) int64 {
+	if t.RunStart != 0 {
+		return t.CPUTime + now - t.RunStart
+	}
+	return t.CPUTime
 }
 
 // Exit marks the running thread as exiting: it leaves the CPU at the next switch
@@ -287,20 +308,23 @@ func (s *Scheduler) Exit(t *Thread) {
 	}
 }
 
-// ProcessCPUTime sums the CPU time of every live thread up to now.
+// ProcessCPUTime is the CPU time of every thread the process has had, up to now.
 func (s *Scheduler) ProcessCPUTime(now int64) int64 {
-	var sum int64
-	for i := 0; i < s.Limit; i++ {
-		if s.threads[i] == 0 {
-			continue
-		}
-		t := s.Thread(int32(i))
-		sum += t.CPUTime
-		if t.RunStart != 0 {
+	sum := s.cpuTotal
+	if s.Current != none {
+		if t := s.Thread(s.Current); t.RunStart != 0 {
 			sum += now - t.RunStart
 		}
 	}
 	return sum
+}
+
+// ThreadAt returns the live thread in slot i (0 <= i < Limit), to walk the table.
+func (s *Scheduler) ThreadAt(i int) (*Thread, bool) {
+	if i < 0 || i >= s.Limit || s.threads[i] == 0 {
+		return nil, false
+	}
+	return s.Thread(int32(i)), true
 }
 
 // Yield puts the current thread at the back of the run queue (sched_yield, the end

@@ -50,8 +50,7 @@ func (s *System) clockNs(t *sched.Thread, id uint64) (int64, linux.Errno) {
 	case linux.CLOCK_PROCESS_CPUTIME_ID:
 		return s.Sched.ProcessCPUTime(s.Clock.Now()), 0
 	case linux.CLOCK_THREAD_CPUTIME_ID:
-		now := s.Clock.Now()
-		return t.CPUTime + now - t.RunStart, 0
+		return t.ThreadCPUTime(s.Clock.Now()), 0
 	}
 	return 0, linux.EINVAL
 }
@@ -142,7 +141,7 @@ func (s *System) getrusage(t *sched.Thread, who, buf uint64) uint64 {
 	case 0: // RUSAGE_SELF
 		ns = s.Sched.ProcessCPUTime(now)
 	case 1: // RUSAGE_THREAD
-		ns = t.CPUTime + now - t.RunStart
+		ns = t.ThreadCPUTime(now)
 	case -1: // RUSAGE_CHILDREN: there are none
 	default:
 		return neg(linux.EINVAL)

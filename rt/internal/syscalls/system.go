@@ -43,13 +43,27 @@ type System struct {
 	// Randomness: which instruction getrandom uses.
 	HasRDSEED, HasRDRAND bool
 
+	// FP state: the XCR0 features the kernel saves (0 without XSAVE) and the
+	// MXCSR bits the CPU accepts, for signal frames.
+	XFeatures uint64
+	MXCSRMask uint32
+
 	files   [MaxFiles]file
 	epolls  [maxEpolls]epollSet
 	actions [linux.NSIG + 1]linux.Sigaction
-	rlimits [linux.RLIM_NLIMITS]linux.Rlimit
-	exe     [256]byte
-	exeLen  int
-	brk     uint64
+	// Signals sent to the process and not yet taken by a thread, with their
+	// si_code.
+	procPending uint64
+	procCode    [linux.NSIG]int16
+	// Timers: POSIX ones, then the three setitimer ones; how many are armed
+	// and the end of the used part of the table.
+	timers   [maxTimers + 3]ptimer
+	armed    int
+	timerTop int
+	rlimits  [linux.RLIM_NLIMITS]linux.Rlimit
+	exe      [256]byte
+	exeLen   int
+	brk      uint64
 	// Started is the monotonic time at which the program was entered.
 	Started int64
 	// Strace logs every system call on the console (unigo.strace=1).
@@ -147,8 +161,12 @@ func (s *System) Dispatch(t *sched.Thread, f *sched.Frame) {
 	case linux.SYS_rt_sigprocmask:
 		r = s.sigprocmask(t, a0, a1, a2, a3)
 	case linux.SYS_rt_sigreturn:
-		s.FatalSignal(t, f, linux.SIGSEGV, "rt_sigreturn without a signal frame")
-		return
+		if !s.sigreturn(t, f) {
+			s.Fault(t, linux.SIGSEGV, linux.SI_KERNEL, 0)
+		}
+		return // RAX is the interrupted code's, restored
+	case linux.SYS_rt_sigpending:
+		r = s.sigpending(t, a0, a1)
 	case linux.SYS_ioctl:
 		r = s.ioctl(a0)
 	case linux.SYS_readv:
@@ -223,8 +241,24 @@ func (s *System) Dispatch(t *sched.Thread, f *sched.Frame) {
 		r = s.getrusage(t, a0, a1)
 	case linux.SYS_sysinfo:
 		r = s.sysinfo(a0)
+	case linux.SYS_timer_create:
+		r = s.timerCreate(t, a0, a1, a2)
+	case linux.SYS_timer_settime:
+		r = s.timerSettime(a0, a1, a2, a3)
+	case linux.SYS_timer_gettime:
+		r = s.timerGettime(a0, a1)
+	case linux.SYS_timer_getoverrun:
+		r = s.timerGetoverrun(a0)
+	case linux.SYS_timer_delete:
+		r = s.timerDelete(a0)
+	case linux.SYS_setitimer:
+		r = s.setitimer(a0, a1, a2)
+	case linux.SYS_getitimer:
+		r = s.getitimer(a0, a1)
+	case linux.SYS_alarm:
+		r = s.alarm(a0)
 	case linux.SYS_sigaltstack:
-		r = s.sigaltstack(t, a0, a1)
+		r = s.sigaltstack(t, f, a0, a1)
 	case linux.SYS_prctl:
 		r = neg(linux.EINVAL) // PR_SET_VMA and the rest: as a kernel without them
 	case linux.SYS_arch_prctl:
