@@ -31,9 +31,10 @@
 //
 // QEMU's microvm is hardware-reduced: no PM1 blocks, no SCI. Its power button
 // is the Generic Event Device, in the DSDT as \_SB.GED_ with _HID "ACPI0013",
-// a _CRS holding one Extended Interrupt descriptor (edge, active high, GSI 24
-// on QEMU 7.2), and OperationRegion EREG in SystemMemory at 0xFEA00000,
-// length 4, whose DWord field ESEL is the event selector.
+// a _CRS holding one Extended Interrupt descriptor (QEMU 7.2: GSI 9, edge,
+// active high, on the first I/O APIC; microvm's MADT has no source overrides),
+// and OperationRegion EREG in SystemMemory at 0xFEA00000, length 4, whose
+// DWord field ESEL is the event selector (testdata has the real tables).
 //
 // What the device does, from QEMU 7.2's hw/acpi/generic_event_device.c
 // (acpi_ged_send_event, ged_evt_read, ged_evt_write): an event ORs its bit into
