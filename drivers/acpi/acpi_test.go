@@ -223,7 +223,7 @@ func TestReadTable(t *testing.T) {
 
 func TestErrorStrings(t *testing.T) {
 	seen := map[string]bool{}
-	for _, e := range []error{ErrNoRSDP, ErrRead, ErrChecksum, ErrSignature, ErrLength, ErrNotFound, ErrMalformed, ErrNoRootSDT, ErrNoResource} {
+	for _, e := range []error{ErrNoRSDP, ErrRead, ErrChecksum, ErrSignature, ErrLength, ErrNotFound, ErrMalformed, ErrNoRootSDT} {
 		require.NotContains(t, e.Error(), "unknown")
 		require.False(t, seen[e.Error()])
 		seen[e.Error()] = true

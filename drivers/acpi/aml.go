@@ -3,10 +3,10 @@ package acpi
 // GED facts: the _HID of the Generic Event Device, and the event bits in its
 // selector register (ESEL, the 32-bit register at offset 0 of its region).
 const (
-	GEDHID               = "ACPI0013"
-	GEDMemHotplugEvent   = 1 << 0
-	GEDPowerDownEvent    = 1 << 1 // ACPI_GED_PWR_DOWN_EVT: the power button
-	GEDNVDIMMHotplugEvnt = 1 << 2
+	GEDHID                = "ACPI0013"
+	GEDMemHotplugEvent    = 1 << 0
+	GEDPowerDownEvent     = 1 << 1 // ACPI_GED_PWR_DOWN_EVT: the power button
+	GEDNVDIMMHotplugEvent = 1 << 2
 )
 
 // Region is an AML OperationRegion with constant offset and length.
@@ -47,7 +47,7 @@ type frame struct {
 	dev    Device
 }
 
-// Scanner is the working memory of [Scanner.FindDevice] (about 2 KiB): the
+// Scanner is the working memory of [Scanner.FindDevice] (about 1 KiB): the
 // caller provides it, so the scan needs neither allocation nor a deep stack.
 // Its zero value is ready to use.
 type Scanner struct {

@@ -1,7 +1,7 @@
 package acpi
 
-// Info is everything [Parse] reads. It is large (tens of KiB would be too
-// much for a kernel stack; it is about 6 KiB): keep it in a global.
+// Info is everything [Parse] reads. At about 4 KiB it is too big for a kernel
+// stack: keep it in a global.
 type Info struct {
 	RSDP RSDP
 	Root Root
