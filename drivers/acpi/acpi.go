@@ -36,8 +36,10 @@
 // and OperationRegion EREG in SystemMemory at 0xFEA00000, length 4, whose
 // DWord field ESEL is the event selector (testdata has the real tables).
 //
-// What the device does, from QEMU 7.2's hw/acpi/generic_event_device.c
-// (acpi_ged_send_event, ged_evt_read, ged_evt_write): an event ORs its bit into
+// What the device does, read in QEMU's hw/acpi/generic_event_device.c
+// (acpi_ged_send_event, ged_evt_read, ged_evt_write; a snapshot of QEMU's
+// repository, not the v7.2.0 tag itself: the addresses and values here were
+// checked against the real 7.2 tables in testdata instead): an event ORs its bit into
 // the selector (memory hotplug 1, power down [GEDPowerDownEvent] = 2, NVDIMM
 // hotplug 4) and pulses the interrupt (qemu_irq_pulse: an edge, nothing stays
 // asserted). A 4-byte read of ESEL returns the selector and clears it to zero:
