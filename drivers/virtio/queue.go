@@ -234,10 +234,6 @@ func (q *Queue) Add(out, in []Segment, token any) error {
 	if n == 0 {
 		return ErrBadChain
 	}
-	useIndirect := q.indirect && n > 1 && n <= int(q.layout.IndirectMax)
-	if !useIndirect && n > int(q.numFree) || q.numFree == 0 {
-		return ErrQueueFull
-	}
 	var writable uint64
 	for i := range out {
 		if out[i].Len == 0 {
@@ -252,6 +248,10 @@ func (q *Queue) Add(out, in []Segment, token any) error {
 	}
 	if writable > 1<<32-1 {
 		return ErrBadChain
+	}
+	useIndirect := q.indirect && n > 1 && n <= int(q.layout.IndirectMax)
+	if !useIndirect && n > int(q.numFree) || q.numFree == 0 {
+		return ErrQueueFull
 	}
 
 	var head, ndesc uint16
