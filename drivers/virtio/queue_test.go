@@ -363,14 +363,15 @@ func TestConcurrentStress(t *testing.T) {
 // hostile writes used-ring entries straight into a queue's memory, as a
 // misbehaving device would.
 type hostile struct {
-	used []byte
-	idx  uint16
-	size uint16
+	avail []byte
+	used  []byte
+	idx   uint16
+	size  uint16
 }
 
 func newHostile(mem virtio.DMA, q *virtio.Queue) *hostile {
 	l := q.Layout()
-	return &hostile{used: mem.Bytes()[l.UsedOff:], size: q.Size()}
+	return &hostile{avail: mem.Bytes()[l.AvailOff:l.UsedOff], used: mem.Bytes()[l.UsedOff:], size: q.Size()}
 }
 
 func (h *hostile) put(id, n uint32) {
@@ -379,6 +380,13 @@ func (h *hostile) put(id, n uint32) {
 	binary.LittleEndian.PutUint32(h.used[e+4:], n)
 	h.idx++
 	binary.LittleEndian.PutUint16(h.used[2:], h.idx)
+}
+
+// head is the head descriptor of the chain most recently added to q.
+func (h *hostile) head() uint32 {
+	avail := h.avail
+	idx := binary.LittleEndian.Uint16(avail[2:])
+	return uint32(binary.LittleEndian.Uint16(avail[4+2*int((idx-1)%h.size):]))
 }
 
 func (h *hostile) setIdx(i uint16) {
