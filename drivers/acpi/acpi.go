@@ -63,11 +63,43 @@
 // to clear). See [PM1PowerButton] and [PM1ControlSCIEnable].
 package acpi
 
-// Memory reads guest-physical memory. The kernel passes its direct map; tests
-// pass byte slices. Read fills all of dst from phys onward, or reports false
-// when any of it is out of range.
-type Memory interface {
-	Read(phys uint64, dst []byte) bool
+// Memory is guest-physical memory as the caller reaches it: up to four windows,
+// each a physical range and the address where the caller sees it (the kernel's
+// identity or direct map; a test's byte slice). A concrete type, not an
+// interface: the kernel parses in kernel context, where an indirect call is not
+// allowed (ARCHITECTURE.md, decision 5).
+type Memory struct {
+	win [4]window
+	n   int
+}
+
+type window struct {
+	phys, size uint64
+	addr       uintptr
+}
+
+// Add makes [phys, phys+size) readable at addr. false: no room for another
+// window.
+func (m *Memory) Add(phys uint64, addr uintptr, size uint64) bool {
+	if m.n == len(m.win) {
+		return false
+	}
+	m.win[m.n] = window{phys: phys, size: size, addr: addr}
+	m.n++
+	return true
+}
+
+// Read fills all of dst from phys onward, or reports false when any of it is
+// outside the windows.
+func (m *Memory) Read(phys uint64, dst []byte) bool {
+	for i := 0; i < m.n; i++ {
+		w := &m.win[i]
+		if phys >= w.phys && phys-w.phys <= w.size && uint64(len(dst)) <= w.size-(phys-w.phys) {
+			copy(dst, bytesAt(w.addr+uintptr(phys-w.phys), len(dst)))
+			return true
+		}
+	}
+	return false
 }
 
 // Error is the package's error type: a small number, so that returning one
@@ -136,7 +168,7 @@ func le32(b []byte) uint32 {
 func le64(b []byte) uint64 { return uint64(le32(b)) | uint64(le32(b[4:]))<<32 }
 
 // sum adds length bytes from addr, reading through buf.
-func sum(mem Memory, addr uint64, length uint32, buf []byte) (uint8, bool) {
+func sum(mem *Memory, addr uint64, length uint32, buf []byte) (uint8, bool) {
 	var s uint8
 	for length > 0 {
 		n := uint32(len(buf))
@@ -157,7 +189,7 @@ func sum(mem Memory, addr uint64, length uint32, buf []byte) (uint8, bool) {
 
 // readTable reads and checks the header at addr: its length is sane, the whole
 // table is readable, and its bytes sum to zero. buf must hold HeaderSize bytes.
-func readTable(mem Memory, addr uint64, buf []byte) (Table, error) {
+func readTable(mem *Memory, addr uint64, buf []byte) (Table, error) {
 	var t Table
 	t.Addr = addr
 	if addr == 0 || !mem.Read(addr, buf[:HeaderSize]) {
@@ -182,7 +214,7 @@ func readTable(mem Memory, addr uint64, buf []byte) (Table, error) {
 // ReadTable reads and checks the table at addr (length and checksum) and, if
 // sig is not empty, its signature. It is how tables the root does not list
 // are reached (the DSDT, from [FADT.DSDT]).
-func ReadTable(mem Memory, addr uint64, sig string, buf *[HeaderSize]byte) (Table, error) {
+func ReadTable(mem *Memory, addr uint64, sig string, buf *[HeaderSize]byte) (Table, error) {
 	t, err := readTable(mem, addr, buf[:])
 	if err != nil {
 		return t, err

@@ -3,6 +3,7 @@ package acpi
 import (
 	"encoding/binary"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 )
@@ -10,13 +11,20 @@ import (
 // flat is guest-physical memory from 0 to len.
 type flat []byte
 
-func (m flat) Read(phys uint64, dst []byte) bool {
-	if phys > uint64(len(m)) || uint64(len(dst)) > uint64(len(m))-phys {
-		return false
+// M is the Memory that reads m. The slice must stay alive while it is used:
+// pinned, it never moves (the Go heap does not move objects).
+func (m flat) M() *Memory {
+	var mem Memory
+	if len(m) > 0 {
+		mem.Add(0, uintptr(unsafe.Pointer(&m[0])), uint64(len(m)))
 	}
-	copy(dst, m[phys:])
-	return true
+	pinned = append(pinned, m)
+	return &mem
 }
+
+// pinned keeps every buffer a test Memory reads reachable until the test binary
+// ends.
+var pinned [][]byte
 
 func newMem() flat { return make(flat, 0x200000) }
 
@@ -82,17 +90,17 @@ func xsdt(addrs ...uint64) []byte {
 func TestFindRSDP(t *testing.T) {
 	var r RSDP
 	mem := newMem()
-	require.ErrorIs(t, FindRSDP(mem, 0, &r), ErrNoRSDP)
-	require.ErrorIs(t, FindRSDP(flat(nil), 0, &r), ErrNoRSDP) // nothing readable
+	require.ErrorIs(t, FindRSDP(mem.M(), 0, &r), ErrNoRSDP)
+	require.ErrorIs(t, FindRSDP(flat(nil).M(), 0, &r), ErrNoRSDP) // nothing readable
 
 	copy(mem[0xF0008:], rsdp1(0x1000)) // not on a 16-byte boundary
-	require.ErrorIs(t, FindRSDP(mem, 0, &r), ErrNoRSDP)
+	require.ErrorIs(t, FindRSDP(mem.M(), 0, &r), ErrNoRSDP)
 
 	bad := rsdp1(0x1000)
 	bad[19]++
 	copy(mem[0xE0000:], bad)
 	copy(mem[0xFFFF0:], rsdp1(0x2000)) // the last slot; v1 is 20 bytes, so it ends past 1 MiB
-	require.NoError(t, FindRSDP(mem, 0, &r))
+	require.NoError(t, FindRSDP(mem.M(), 0, &r))
 	require.EqualValues(t, 0xFFFF0, r.Addr)
 	require.EqualValues(t, 0x2000, r.RSDTAddr)
 	require.Zero(t, r.Revision)
@@ -103,23 +111,23 @@ func TestFindRSDP(t *testing.T) {
 	v2 := rsdp2(0x1000, 0x3000)
 	v2[30]++
 	copy(mem[0xE0010:], v2)
-	require.NoError(t, FindRSDP(mem, 0, &r))
+	require.NoError(t, FindRSDP(mem.M(), 0, &r))
 	require.EqualValues(t, 0xFFFF0, r.Addr)
 	copy(mem[0xE0010:], rsdp2(0x1000, 0x3000))
-	require.NoError(t, FindRSDP(mem, 0, &r))
+	require.NoError(t, FindRSDP(mem.M(), 0, &r))
 	require.EqualValues(t, 0xE0010, r.Addr)
 	require.EqualValues(t, 2, r.Revision)
 	require.EqualValues(t, 0x3000, r.XSDTAddr)
 
 	// The hint wins when it is valid, anywhere; an invalid one falls back.
 	copy(mem[0x9000:], rsdp2(0, 0x4000))
-	require.NoError(t, FindRSDP(mem, 0x9000, &r))
+	require.NoError(t, FindRSDP(mem.M(), 0x9000, &r))
 	require.True(t, r.FromHint)
 	require.EqualValues(t, 0x9000, r.Addr)
-	require.NoError(t, FindRSDP(mem, 0x9010, &r))
+	require.NoError(t, FindRSDP(mem.M(), 0x9010, &r))
 	require.False(t, r.FromHint)
 	require.EqualValues(t, 0xE0010, r.Addr)
-	require.NoError(t, FindRSDP(mem, 0xFFFFFFFF0, &r)) // out of range
+	require.NoError(t, FindRSDP(mem.M(), 0xFFFFFFFF0, &r)) // out of range
 	require.EqualValues(t, 0xE0010, r.Addr)
 }
 
@@ -136,8 +144,8 @@ func TestReadRoot(t *testing.T) {
 
 	t.Run("RSDT", func(t *testing.T) {
 		copy(mem[0xE0000:], rsdp1(0x20000))
-		require.NoError(t, FindRSDP(mem, 0, &r))
-		require.NoError(t, ReadRoot(mem, &r, &root))
+		require.NoError(t, FindRSDP(mem.M(), 0, &r))
+		require.NoError(t, ReadRoot(mem.M(), &r, &root))
 		require.False(t, root.XSDT)
 		require.EqualValues(t, 0x20000, root.Addr)
 		require.Equal(t, 2, root.Count)
@@ -151,8 +159,8 @@ func TestReadRoot(t *testing.T) {
 	})
 	t.Run("XSDT preferred", func(t *testing.T) {
 		copy(mem[0xE0000:], rsdp2(0x20000, 0x21000))
-		require.NoError(t, FindRSDP(mem, 0, &r))
-		require.NoError(t, ReadRoot(mem, &r, &root))
+		require.NoError(t, FindRSDP(mem.M(), 0, &r))
+		require.NoError(t, ReadRoot(mem.M(), &r, &root))
 		require.True(t, root.XSDT)
 		require.Equal(t, 3, root.Count)
 		_, ok := root.Find("HPET")
@@ -161,31 +169,31 @@ func TestReadRoot(t *testing.T) {
 	t.Run("bad XSDT falls back to RSDT", func(t *testing.T) {
 		mem[0x21000+HeaderSize]++
 		defer func() { mem[0x21000+HeaderSize]-- }()
-		require.NoError(t, ReadRoot(mem, &r, &root))
+		require.NoError(t, ReadRoot(mem.M(), &r, &root))
 		require.False(t, root.XSDT)
 		require.Equal(t, 2, root.Count)
 	})
 	t.Run("no valid root", func(t *testing.T) {
 		bad := r
 		bad.RSDTAddr, bad.XSDTAddr = 0x12000, 0 // an HPET is no RSDT
-		require.ErrorIs(t, ReadRoot(mem, &bad, &root), ErrSignature)
+		require.ErrorIs(t, ReadRoot(mem.M(), &bad, &root), ErrSignature)
 		bad.RSDTAddr = 0x200000 - 40 // 256 bytes long: runs off the end of memory
 		copy(mem[bad.RSDTAddr:], "RSDT\x00\x01\x00\x00")
-		require.ErrorIs(t, ReadRoot(mem, &bad, &root), ErrRead)
+		require.ErrorIs(t, ReadRoot(mem.M(), &bad, &root), ErrRead)
 		bad.RSDTAddr = 0
-		require.ErrorIs(t, ReadRoot(mem, &bad, &root), ErrNoRootSDT)
+		require.ErrorIs(t, ReadRoot(mem.M(), &bad, &root), ErrNoRootSDT)
 		mem[0x20000+HeaderSize]++
-		require.ErrorIs(t, ReadRoot(mem, &RSDP{RSDTAddr: 0x20000}, &root), ErrChecksum)
+		require.ErrorIs(t, ReadRoot(mem.M(), &RSDP{RSDTAddr: 0x20000}, &root), ErrChecksum)
 		mem[0x20000+HeaderSize]--
 		binary.LittleEndian.PutUint32(mem[0x30004:], 10) // shorter than a header
 		copy(mem[0x30000:], "RSDT")
-		require.ErrorIs(t, ReadRoot(mem, &RSDP{RSDTAddr: 0x30000}, &root), ErrLength)
+		require.ErrorIs(t, ReadRoot(mem.M(), &RSDP{RSDTAddr: 0x30000}, &root), ErrLength)
 	})
 	t.Run("bad, missing and truncated entries", func(t *testing.T) {
 		copy(mem[0x13000:], table("SSDT", 1, nil))
 		mem[0x13000+20]++ // checksum broken
 		copy(mem[0x22000:], rsdt(0x13000, 0, 0x10000, 0x1FFFF0, 0x7FFFFFFF))
-		require.NoError(t, ReadRoot(mem, &RSDP{RSDTAddr: 0x22000}, &root))
+		require.NoError(t, ReadRoot(mem.M(), &RSDP{RSDTAddr: 0x22000}, &root))
 		require.Equal(t, 5, root.Entries)
 		require.Equal(t, 4, root.Invalid)
 		require.Equal(t, 1, root.Count)
@@ -197,7 +205,7 @@ func TestReadRoot(t *testing.T) {
 			addrs[i] = 0x10000
 		}
 		copy(mem[0x23000:], xsdt(addrs...))
-		require.NoError(t, ReadRoot(mem, &RSDP{Revision: 2, XSDTAddr: 0x23000}, &root))
+		require.NoError(t, ReadRoot(mem.M(), &RSDP{Revision: 2, XSDTAddr: 0x23000}, &root))
 		require.True(t, root.XSDT)
 		require.Equal(t, MaxTables, root.Count)
 		require.Equal(t, MaxTables+5, root.Entries)
@@ -209,15 +217,15 @@ func TestReadTable(t *testing.T) {
 	mem := newMem()
 	copy(mem[0x1000:], table("DSDT", 2, []byte{1, 2, 3}))
 	var buf [HeaderSize]byte
-	tb, err := ReadTable(mem, 0x1000, "DSDT", &buf)
+	tb, err := ReadTable(mem.M(), 0x1000, "DSDT", &buf)
 	require.NoError(t, err)
 	require.EqualValues(t, HeaderSize+3, tb.Length)
-	_, err = ReadTable(mem, 0x1000, "SSDT", &buf)
+	_, err = ReadTable(mem.M(), 0x1000, "SSDT", &buf)
 	require.ErrorIs(t, err, ErrSignature)
-	_, err = ReadTable(mem, 0, "", &buf)
+	_, err = ReadTable(mem.M(), 0, "", &buf)
 	require.ErrorIs(t, err, ErrRead)
 	binary.LittleEndian.PutUint32(mem[0x1004:], maxTableLen+1)
-	_, err = ReadTable(mem, 0x1000, "", &buf)
+	_, err = ReadTable(mem.M(), 0x1000, "", &buf)
 	require.ErrorIs(t, err, ErrLength)
 }
 

@@ -57,7 +57,7 @@ type Scanner struct {
 
 // amlReader reads a table a byte at a time through a 64-byte window.
 type amlReader struct {
-	mem  Memory
+	mem  *Memory
 	base uint64
 	size uint32
 	win  *[64]byte
@@ -169,7 +169,7 @@ func (r *amlReader) integer(off uint32) (v uint64, next uint32, ok bool) {
 // hid, given as a string ("ACPI0013") which also matches the EISA ID integer
 // encoding of a seven-character ID ("PNP0A08"), and fills d from it. It
 // returns ErrNotFound when there is none.
-func (s *Scanner) FindDevice(mem Memory, t Table, hid string, d *Device) error {
+func (s *Scanner) FindDevice(mem *Memory, t Table, hid string, d *Device) error {
 	*d = Device{}
 	t, err := readTable(mem, t.Addr, s.win[:HeaderSize])
 	if err != nil {

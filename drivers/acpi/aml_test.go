@@ -45,7 +45,7 @@ func findIn(t *testing.T, tbl []byte, hid string) (Device, error) {
 	copy(mem[0x1000:], tbl)
 	var s Scanner
 	var d Device
-	err := s.FindDevice(mem, Table{Addr: 0x1000}, hid, &d)
+	err := s.FindDevice(mem.M(), Table{Addr: 0x1000}, hid, &d)
 	return d, err
 }
 
@@ -126,7 +126,7 @@ func TestPkgLength(t *testing.T) {
 		b := pkg(make([]byte, n))
 		mem := newMem()
 		copy(mem, b)
-		r := amlReader{mem: mem, size: uint32(len(b)), win: new([64]byte)}
+		r := amlReader{mem: mem.M(), size: uint32(len(b)), win: new([64]byte)}
 		end, next := r.pkgLength(0)
 		require.False(t, r.bad)
 		require.EqualValues(t, len(b), end, n)
@@ -146,18 +146,19 @@ func TestFindDeviceDamaged(t *testing.T) {
 		{regions{loadDump(t, "q35-ffe0000.bin.gz", 0xFFE0000)}, 0xFFE0040, 29},
 	} {
 		var hdr [HeaderSize]byte
-		tb, err := ReadTable(c.dumps, c.dsdt, "DSDT", &hdr)
+		tb, err := ReadTable(c.dumps.M(), c.dsdt, "DSDT", &hdr)
 		require.NoError(t, err)
 		orig := make([]byte, tb.Length)
-		require.True(t, c.dumps.Read(c.dsdt, orig))
+		require.True(t, c.dumps.M().Read(c.dsdt, orig))
 		var s Scanner
 		var d Device
 		mem := make(flat, 0x1000+len(orig)+64)
+		m := mem.M()
 		try := func(b []byte) {
 			fixed := table("DSDT", 2, b[HeaderSize:])
 			clear(mem)
 			copy(mem[0x1000:], fixed)
-			_ = s.FindDevice(mem, Table{Addr: 0x1000}, GEDHID, &d)
+			_ = s.FindDevice(m, Table{Addr: 0x1000}, GEDHID, &d)
 		}
 		for n := HeaderSize; n < len(orig); n += c.stride {
 			try(orig[:n])
@@ -175,11 +176,11 @@ func TestFindDeviceDamaged(t *testing.T) {
 }
 
 func TestParseAllocatesNothing(t *testing.T) {
-	var mem Memory = regions{loadDump(t, "microvm-e0000.bin.gz", 0xE0000)}
+	mem := regions{loadDump(t, "microvm-e0000.bin.gz", 0xE0000)}.M()
 	in := new(Info)
 	require.NoError(t, Parse(mem, 0xF34D0, in))
 	require.Zero(t, testing.AllocsPerRun(20, func() { _ = Parse(mem, 0, in) }))
-	var q Memory = regions{loadDump(t, "q35-e0000.bin.gz", 0xE0000), loadDump(t, "q35-ffe0000.bin.gz", 0xFFE0000)}
+	q := regions{loadDump(t, "q35-e0000.bin.gz", 0xE0000), loadDump(t, "q35-ffe0000.bin.gz", 0xFFE0000)}.M()
 	require.NoError(t, Parse(q, 0, in))
 	require.Zero(t, testing.AllocsPerRun(20, func() { _ = Parse(q, 0, in) }))
 	var d Device

@@ -100,7 +100,7 @@ const (
 
 // ParseFADT decodes the FADT t. Fields beyond the table's length (older
 // revisions are shorter) read as zero.
-func ParseFADT(mem Memory, t Table, f *FADT) error {
+func ParseFADT(mem *Memory, t Table, f *FADT) error {
 	*f = FADT{}
 	t, err := readTable(mem, t.Addr, f.buf[:])
 	if err != nil {

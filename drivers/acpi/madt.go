@@ -86,7 +86,7 @@ const (
 // checks the table, then walks its entries. Entry types it does not keep (NMI
 // sources, local APIC NMIs, GIC entries and the rest) are skipped by their
 // length.
-func ParseMADT(mem Memory, t Table, m *MADT) error {
+func ParseMADT(mem *Memory, t Table, m *MADT) error {
 	*m = MADT{}
 	t, err := ReadTable(mem, t.Addr, "APIC", &m.buf)
 	if err != nil {

@@ -32,7 +32,7 @@ type MCFG struct {
 }
 
 // ParseMCFG decodes the MCFG t.
-func ParseMCFG(mem Memory, t Table, m *MCFG) error {
+func ParseMCFG(mem *Memory, t Table, m *MCFG) error {
 	*m = MCFG{}
 	t, err := ReadTable(mem, t.Addr, "MCFG", &m.buf)
 	if err != nil {

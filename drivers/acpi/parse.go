@@ -26,7 +26,7 @@ type Info struct {
 // Device, each when present. It fails only when no RSDP or root table is
 // found; otherwise it returns the first error a present table gave (the Has
 // field of that table stays false) after trying all the others.
-func Parse(mem Memory, rsdpHint uint64, in *Info) error {
+func Parse(mem *Memory, rsdpHint uint64, in *Info) error {
 	in.HasMADT, in.HasFADT, in.HasMCFG, in.HasDSDT, in.HasGED = false, false, false, false, false
 	if err := FindRSDP(mem, rsdpHint, &in.RSDP); err != nil {
 		return err

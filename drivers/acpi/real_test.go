@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 
@@ -21,14 +22,14 @@ type region struct {
 	data []byte
 }
 
-func (m regions) Read(phys uint64, dst []byte) bool {
+// M is the Memory that reads the regions.
+func (m regions) M() *Memory {
+	var mem Memory
 	for _, r := range m {
-		if phys >= r.base && phys-r.base <= uint64(len(r.data)) && uint64(len(dst)) <= uint64(len(r.data))-(phys-r.base) {
-			copy(dst, r.data[phys-r.base:])
-			return true
-		}
+		mem.Add(r.base, uintptr(unsafe.Pointer(&r.data[0])), uint64(len(r.data)))
+		pinned = append(pinned, r.data)
 	}
-	return false
+	return &mem
 }
 
 func loadDump(t *testing.T, name string, base uint64) region {
@@ -49,13 +50,13 @@ func TestRealMicrovm(t *testing.T) {
 	// The PVH start info qboot left in memory names the RSDP.
 	var si pvh.StartInfo
 	buf := make([]byte, binary.Size(si))
-	require.True(t, mem.Read(0xF31E0, buf))
+	require.True(t, mem.M().Read(0xF31E0, buf))
 	require.NoError(t, binary.Read(bytes.NewReader(buf), binary.LittleEndian, &si))
 	require.EqualValues(t, pvh.StartInfoMagic, si.Magic)
 	require.EqualValues(t, 0xF34D0, si.RSDPPaddr)
 
 	var in Info
-	require.NoError(t, Parse(mem, si.RSDPPaddr, &in))
+	require.NoError(t, Parse(mem.M(), si.RSDPPaddr, &in))
 	require.True(t, in.RSDP.FromHint)
 	require.EqualValues(t, 0xF34D0, in.RSDP.Addr)
 	require.EqualValues(t, 2, in.RSDP.Revision)
@@ -64,10 +65,10 @@ func TestRealMicrovm(t *testing.T) {
 
 	// The scan finds the same RSDP, passing over qboot's stray signature.
 	var r RSDP
-	require.NoError(t, FindRSDP(mem, 0, &r))
+	require.NoError(t, FindRSDP(mem.M(), 0, &r))
 	require.False(t, r.FromHint)
 	require.EqualValues(t, 0xF34D0, r.Addr)
-	require.NoError(t, FindRSDP(mem, 0xF31A4, &r)) // bad checksum there: falls back
+	require.NoError(t, FindRSDP(mem.M(), 0xF31A4, &r)) // bad checksum there: falls back
 	require.False(t, r.FromHint)
 	require.EqualValues(t, 0xF34D0, r.Addr)
 
@@ -124,19 +125,19 @@ func TestRealMicrovm(t *testing.T) {
 
 	// Other devices of the same DSDT: string and EISAID _HIDs, IRQ descriptors.
 	var d Device
-	require.NoError(t, in.Scanner.FindDevice(mem, in.DSDT, "PNP0C0C", &d))
+	require.NoError(t, in.Scanner.FindDevice(mem.M(), in.DSDT, "PNP0C0C", &d))
 	require.Equal(t, Device{Name: [4]byte{'P', 'W', 'R', 'B'}}, d)
-	require.NoError(t, in.Scanner.FindDevice(mem, in.DSDT, "PNP0501", &d))
+	require.NoError(t, in.Scanner.FindDevice(mem.M(), in.DSDT, "PNP0501", &d))
 	require.Equal(t, Device{Name: [4]byte{'C', 'O', 'M', '1'}, HasIRQ: true, IRQ: 4, IRQEdge: true}, d)
-	require.NoError(t, in.Scanner.FindDevice(mem, in.DSDT, "PNP0B00", &d))
+	require.NoError(t, in.Scanner.FindDevice(mem.M(), in.DSDT, "PNP0B00", &d))
 	require.Equal(t, Device{Name: [4]byte{'R', 'T', 'C', '_'}, HasIRQ: true, IRQ: 8, IRQEdge: true}, d)
-	require.ErrorIs(t, in.Scanner.FindDevice(mem, in.DSDT, "PNP0A08", &d), ErrNotFound)
+	require.ErrorIs(t, in.Scanner.FindDevice(mem.M(), in.DSDT, "PNP0A08", &d), ErrNotFound)
 }
 
 func TestRealQ35(t *testing.T) {
 	mem := regions{loadDump(t, "q35-e0000.bin.gz", 0xE0000), loadDump(t, "q35-ffe0000.bin.gz", 0xFFE0000)}
 	var in Info
-	require.NoError(t, Parse(mem, 0, &in))
+	require.NoError(t, Parse(mem.M(), 0, &in))
 	require.False(t, in.RSDP.FromHint)
 	require.EqualValues(t, 0xF59E0, in.RSDP.Addr)
 	require.EqualValues(t, 0, in.RSDP.Revision)
@@ -199,11 +200,11 @@ func TestRealQ35(t *testing.T) {
 	require.EqualValues(t, 8487, in.DSDT.Length)
 	require.False(t, in.HasGED)
 	var d Device // the PCIe host bridge, _HID EISAID("PNP0A08")
-	require.NoError(t, in.Scanner.FindDevice(mem, in.DSDT, "PNP0A08", &d))
+	require.NoError(t, in.Scanner.FindDevice(mem.M(), in.DSDT, "PNP0A08", &d))
 	require.Equal(t, [4]byte{'P', 'C', 'I', '0'}, d.Name)
-	require.NoError(t, in.Scanner.FindDevice(mem, in.DSDT, "PNP0103", &d)) // deep in \_SB.PCI0
+	require.NoError(t, in.Scanner.FindDevice(mem.M(), in.DSDT, "PNP0103", &d)) // deep in \_SB.PCI0
 	require.Equal(t, Device{Name: [4]byte{'H', 'P', 'E', 'T'}, HasMem: true, MemBase: 0xFED00000, MemLen: 0x400,
 		HasRegion: true, Region: Region{Name: [4]byte{'H', 'P', 'T', 'M'}, Space: SpaceSystemMemory, Base: 0xFED00000, Len: 0x400}}, d)
-	require.NoError(t, in.Scanner.FindDevice(mem, in.DSDT, "PNP0B00", &d))
+	require.NoError(t, in.Scanner.FindDevice(mem.M(), in.DSDT, "PNP0B00", &d))
 	require.Equal(t, Device{Name: [4]byte{'R', 'T', 'C', '_'}, HasIRQ: true, IRQ: 8, IRQEdge: true}, d)
 }

@@ -24,7 +24,7 @@ func (r *RSDP) reset() {
 // rsdpAt checks for a valid RSDP at addr: signature, the 20-byte checksum, and
 // for revision 2 and later the length and the extended checksum.
 // It fills r, through r.buf.
-func rsdpAt(mem Memory, addr uint64, r *RSDP) bool {
+func rsdpAt(mem *Memory, addr uint64, r *RSDP) bool {
 	buf := &r.buf
 	r.reset()
 	if !mem.Read(addr, buf[:20]) || string(buf[:8]) != "RSD PTR " {
@@ -66,7 +66,7 @@ func rsdpAt(mem Memory, addr uint64, r *RSDP) bool {
 // there (PVH loaders pass one in hvm_start_info.rsdp_paddr), else by scanning
 // [BIOSAreaStart, BIOSAreaEnd) on 16-byte boundaries for "RSD PTR " with valid
 // checksums. The EBDA is not searched.
-func FindRSDP(mem Memory, hint uint64, r *RSDP) error {
+func FindRSDP(mem *Memory, hint uint64, r *RSDP) error {
 	if hint != 0 && rsdpAt(mem, hint, r) {
 		r.FromHint = true
 		return nil
@@ -102,7 +102,7 @@ type Root struct {
 
 // ReadRoot reads the root table the RSDP names, the XSDT when there is a valid
 // one and otherwise the RSDT, and the header of every table it lists.
-func ReadRoot(mem Memory, rsdp *RSDP, root *Root) error {
+func ReadRoot(mem *Memory, rsdp *RSDP, root *Root) error {
 	root.XSDT, root.Addr, root.Count, root.Entries, root.Invalid = false, 0, 0, 0, 0
 	var t Table
 	err := ErrNoRootSDT

@@ -37,7 +37,7 @@ func parseMADT(t *testing.T, b []byte) (*MADT, error) {
 	mem := newMem()
 	copy(mem[0x1000:], b)
 	m := new(MADT)
-	return m, ParseMADT(mem, Table{Addr: 0x1000}, m)
+	return m, ParseMADT(mem.M(), Table{Addr: 0x1000}, m)
 }
 
 func TestMADT(t *testing.T) {
@@ -144,7 +144,7 @@ func TestMADTBad(t *testing.T) {
 	off := len(mem) - len(good) + 4
 	copy(mem[off:], good)
 	var m MADT
-	require.ErrorIs(t, ParseMADT(mem, Table{Addr: uint64(off)}, &m), ErrRead)
+	require.ErrorIs(t, ParseMADT(mem.M(), Table{Addr: uint64(off)}, &m), ErrRead)
 }
 
 func TestMCFG(t *testing.T) {
@@ -161,7 +161,7 @@ func TestMCFG(t *testing.T) {
 	mem := newMem()
 	copy(mem[0x1000:], table("MCFG", 1, cat(ws...)))
 	var m MCFG
-	require.NoError(t, ParseMCFG(mem, Table{Addr: 0x1000}, &m))
+	require.NoError(t, ParseMCFG(mem.M(), Table{Addr: 0x1000}, &m))
 	require.Equal(t, MaxECAM, m.Num)
 	require.Equal(t, MaxECAM+1, m.Total)
 	require.Equal(t, ECAM{Base: 0xC0000000, Segment: 1, StartBus: 0, EndBus: 0xFF}, m.Windows[1])
@@ -176,12 +176,12 @@ func TestMCFG(t *testing.T) {
 	require.False(t, ok)
 
 	copy(mem[0x2000:], table("MCFG", 1, cat(make([]byte, 8), win(0xB0000000, 0, 0, 0xFF), []byte{1, 2, 3})))
-	require.ErrorIs(t, ParseMCFG(mem, Table{Addr: 0x2000}, &m), ErrMalformed)
+	require.ErrorIs(t, ParseMCFG(mem.M(), Table{Addr: 0x2000}, &m), ErrMalformed)
 	require.Equal(t, 1, m.Num) // what was whole is kept
 	copy(mem[0x3000:], table("MCFG", 1, []byte{0, 0}))
-	require.ErrorIs(t, ParseMCFG(mem, Table{Addr: 0x3000}, &m), ErrLength)
+	require.ErrorIs(t, ParseMCFG(mem.M(), Table{Addr: 0x3000}, &m), ErrLength)
 	mem[0x1000+HeaderSize]++
-	require.ErrorIs(t, ParseMCFG(mem, Table{Addr: 0x1000}, &m), ErrChecksum)
+	require.ErrorIs(t, ParseMCFG(mem.M(), Table{Addr: 0x1000}, &m), ErrChecksum)
 }
 
 func gas(space, width byte, addr uint64) []byte {
@@ -216,7 +216,7 @@ func TestFADT(t *testing.T) {
 
 	// ACPI 1.0: 116 bytes, ports only.
 	copy(mem[0x1000:], table("FACP", 1, fadtBody(116)))
-	require.NoError(t, ParseFADT(mem, Table{Addr: 0x1000}, &f))
+	require.NoError(t, ParseFADT(mem.M(), Table{Addr: 0x1000}, &f))
 	require.EqualValues(t, 0x8000, f.DSDT)
 	require.EqualValues(t, 0x7000, f.FACS)
 	require.EqualValues(t, 9, f.SCIInterrupt)
@@ -241,7 +241,7 @@ func TestFADT(t *testing.T) {
 	copy(body[256-HeaderSize:], gas(SpaceSystemMemory, 8, 0xFEA00201))
 	binary.LittleEndian.PutUint32(body[112-HeaderSize:], FADTHWReducedACPI)
 	copy(mem[0x2000:], table("FACP", 6, body))
-	require.NoError(t, ParseFADT(mem, Table{Addr: 0x2000}, &f))
+	require.NoError(t, ParseFADT(mem.M(), Table{Addr: 0x2000}, &f))
 	require.EqualValues(t, 6, f.Revision)
 	require.True(t, f.HardwareReduced())
 	require.EqualValues(t, 0x7000, f.FACS)
@@ -255,13 +255,13 @@ func TestFADT(t *testing.T) {
 
 	// Longer than this package knows: the rest is ignored.
 	copy(mem[0x3000:], table("FACP", 6, append(fadtBody(276), make([]byte, 100)...)))
-	require.NoError(t, ParseFADT(mem, Table{Addr: 0x3000}, &f))
+	require.NoError(t, ParseFADT(mem.M(), Table{Addr: 0x3000}, &f))
 	require.EqualValues(t, 376, f.Length)
 
 	copy(mem[0x4000:], table("FACP", 1, fadtBody(116)[:100-HeaderSize]))
-	require.ErrorIs(t, ParseFADT(mem, Table{Addr: 0x4000}, &f), ErrLength)
+	require.ErrorIs(t, ParseFADT(mem.M(), Table{Addr: 0x4000}, &f), ErrLength)
 	copy(mem[0x5000:], table("FACX", 1, fadtBody(116)))
-	require.ErrorIs(t, ParseFADT(mem, Table{Addr: 0x5000}, &f), ErrSignature)
+	require.ErrorIs(t, ParseFADT(mem.M(), Table{Addr: 0x5000}, &f), ErrSignature)
 	mem[0x1000+50]++
-	require.ErrorIs(t, ParseFADT(mem, Table{Addr: 0x1000}, &f), ErrChecksum)
+	require.ErrorIs(t, ParseFADT(mem.M(), Table{Addr: 0x1000}, &f), ErrChecksum)
 }
