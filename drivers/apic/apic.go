@@ -95,3 +95,47 @@ func (a *APIC) ArmCount(count uint32) { a.write(regInitCnt, count) }
 
 // Count reads the one-shot timer's current count.
 func (a *APIC) Count() uint32 { return a.read(regCurCnt) }
+
+// Interrupt command register: the xAPIC's low and high halves, the x2APIC's
+// one 64-bit MSR.
+const (
+	regICRLow     = 0x300
+	regICRHigh    = 0x310
+	msrICR        = 0x830
+	icrPending    = 1 << 12
+	icrInit       = 5 << 8
+	icrStartup    = 6 << 8
+	icrAssert     = 1 << 14
+	icrLevel      = 1 << 15
+	icrDeassert   = 0
+	xapicDestBits = 24
+)
+
+// sendICR writes the interrupt command register. In xAPIC mode the destination
+// goes in the high half first (the write to the low half sends) and the send
+// is complete when the delivery-status bit clears.
+func (a *APIC) sendICR(dest uint32, low uint32) {
+	if a.X2 {
+		x86.Wrmsr(msrICR, uint64(dest)<<32|uint64(low))
+		return
+	}
+	a.write(regICRHigh, dest<<xapicDestBits)
+	a.write(regICRLow, low)
+	for a.read(regICRLow)&icrPending != 0 {
+		x86.Pause()
+	}
+}
+
+// SendIPI sends a fixed interrupt on vector to the CPU whose APIC ID is dest.
+func (a *APIC) SendIPI(dest uint32, vector uint8) { a.sendICR(dest, uint32(vector)) }
+
+// SendInit sends INIT (assert, then the level de-assert older APICs need) to
+// dest: the first step of starting an application processor.
+func (a *APIC) SendInit(dest uint32) {
+	a.sendICR(dest, icrInit|icrLevel|icrAssert)
+	a.sendICR(dest, icrInit|icrLevel|icrDeassert)
+}
+
+// SendStartup sends a start-up IPI: dest begins executing in real mode at
+// physical address page<<12 (page < 256).
+func (a *APIC) SendStartup(dest uint32, page uint8) { a.sendICR(dest, icrStartup|uint32(page)) }

@@ -15,7 +15,7 @@ import (
 func trap(c *CPU, f *sched.Frame) {
 	k := kernelAt(c.Kernel)
 	s := &k.Sys
-	t := s.Sched.Thread(s.Sched.Current)
+	t := s.Sched.Thread(s.Sched.Current())
 	switch {
 	case f.Vector == sched.VecSyscall:
 		s.Dispatch(t, f)
@@ -106,9 +106,9 @@ func schedule(k *Kernel, c *CPU, cur *sched.Thread, f *sched.Frame) {
 	s.Sched.Expire(now, int64(linux.ETIMEDOUT))
 	s.RunTimers(now)
 	if cur.State == sched.Running {
-		if now < s.Sched.SliceEnd || !s.Sched.Runnable() {
+		if now < s.Sched.SliceEnd() || !s.Sched.Runnable() {
 			if !s.Sched.Runnable() {
-				s.Sched.SliceEnd = now + s.Sched.Slice
+				s.Sched.ExtendSlice(now)
 			}
 			s.Deliver(cur, f)
 			armTimer(k, c, now)
@@ -168,8 +168,8 @@ func armTimer(k *Kernel, c *CPU, now int64) {
 	if d := s.TimerDeadline(now); d != 0 && (next == 0 || d < next) {
 		next = d
 	}
-	if s.Sched.Current >= 0 && s.Sched.Runnable() && (next == 0 || s.Sched.SliceEnd < next) {
-		next = s.Sched.SliceEnd
+	if s.Sched.Current() >= 0 && s.Sched.Runnable() && (next == 0 || s.Sched.SliceEnd() < next) {
+		next = s.Sched.SliceEnd()
 	}
 	var tsc uint64
 	if next != 0 {

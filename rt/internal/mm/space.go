@@ -41,6 +41,9 @@ type Memory struct {
 	PT     PageTable
 	// MmapTop is where mmap without an address starts looking, downwards.
 	MmapTop uint64
+	// TLB is the kernel address of the machine's tlb.State, which removals
+	// and permission changes use to reach the other CPUs; 0: one CPU.
+	TLB uintptr
 
 	vmas      uintptr // kernel address of a [vmaCap]VMA array, sorted by Start
 	n, vmaCap int
@@ -340,18 +343,40 @@ func (m *Memory) unmap(start, end uint64) linux.Errno {
 
 // dropPages unmaps the present anonymous pages in [start, end) and frees their
 // frames. Frames of an accounted mapping stay promised to it (the caller drops
-// the promise if the mapping goes); others become available again.
+// the promise if the mapping goes); others become available again. Frames are
+// freed in batches, each after the other CPUs have dropped their cached
+// translations: until then a stale entry could still reach the frame.
 func (m *Memory) dropPages(start, end uint64, accounted bool) {
+	var batch [64]uint64
+	n := 0
 	for va := start; va < end; va += PageSize {
 		pte := m.PT.Unmap(va)
-		if pte&PTEPresent != 0 {
-			flushPage(va)
-			if accounted {
-				m.Frames.ReturnPromised(PTEAddr(pte) >> PageShift)
-			} else {
-				m.Frames.Release(PTEAddr(pte)>>PageShift, 1)
-			}
-			m.resident--
+		if pte&PTEPresent == 0 {
+			continue
+		}
+		flushPage(va)
+		m.resident--
+		batch[n] = PTEAddr(pte) >> PageShift
+		n++
+		if n == len(batch) {
+			m.release(batch[:n], accounted)
+			n = 0
+		}
+	}
+	m.release(batch[:n], accounted)
+}
+
+// release frees the frames of unmapped pages once no CPU can reach them.
+func (m *Memory) release(pfns []uint64, accounted bool) {
+	if len(pfns) == 0 {
+		return
+	}
+	shootdown(m)
+	for _, pfn := range pfns {
+		if accounted {
+			m.Frames.ReturnPromised(pfn)
+		} else {
+			m.Frames.Release(pfn, 1)
 		}
 	}
 }
@@ -402,6 +427,7 @@ func (m *Memory) Mprotect(addr, length uint64, prot uint32) linux.Errno {
 	}
 	m.committed += need
 	i := m.find(addr)
+	changed := false
 	for j := i; j < m.n; j++ {
 		v := &m.list()[j]
 		if v.Start >= end {
@@ -426,8 +452,12 @@ func (m *Memory) Mprotect(addr, length uint64, prot uint32) linux.Errno {
 			if *p&PTEPresent != 0 {
 				*p = PTEAddr(*p) | flags | PTEPresent
 				flushPage(va)
+				changed = true
 			}
 		}
+	}
+	if changed {
+		shootdown(m) // a permission taken away must be gone everywhere
 	}
 	m.merge(i, end)
 	return 0

@@ -55,6 +55,8 @@ const (
 	// MaxThreads is the size of the thread table. clone beyond Scheduler.Limit
 	// (at most this) fails with EAGAIN.
 	MaxThreads = 4096
+	// MaxCPUs is how many CPUs the scheduler runs threads on.
+	MaxCPUs = 16
 	// DefaultSlice is how long a thread runs before the timer lets the next
 	// runnable thread in.
 	DefaultSlice = 10_000_000 // ns
@@ -113,6 +115,9 @@ type Thread struct {
 	// SIGALRM (si_timerid).
 	SigTimer int32
 	ClearTID uint64 // CLONE_CHILD_CLEARTID: zeroed and woken at exit
+	// CPU is where the thread runs (Running) or last ran.
+	CPU int32
+	_   int32
 	// CPU time: nanoseconds run so far, and when the current run began.
 	CPUTime  int64
 	RunStart int64
@@ -144,10 +149,11 @@ type Scheduler struct {
 	ntimers int
 	futex   [futexBuckets]queue
 	files   queue
-	// Current is the running thread's slot, or -1.
-	Current int32
-	// SliceEnd is when the current thread's time slice ends (ns).
-	SliceEnd int64
+	// cpu is the CPU the kernel runs on now (Enter); cur and sliceEnd are
+	// each CPU's running thread (slot or -1) and when its time slice ends.
+	cpu      int
+	cur      [MaxCPUs]int32
+	sliceEnd [MaxCPUs]int64
 	// Slice is the time slice length (ns).
 	Slice int64
 	// cpuTotal is the CPU time of every run that has ended, exited threads'
@@ -167,9 +173,27 @@ func (s *Scheduler) Init(limit int) {
 		s.futex[i] = queue{none, none}
 	}
 	s.files = queue{none, none}
-	s.Current = none
+	for i := range s.cur {
+		s.cur[i] = none
+	}
 	s.Slice = DefaultSlice
 }
+
+// Enter says which CPU the kernel now runs on: Current, PickNext and the time
+// slice are that CPU's. (One CPU at a time runs kernel code.)
+func (s *Scheduler) Enter(cpu int) { s.cpu = cpu }
+
+// Current is the slot of the thread running on this CPU, or -1.
+func (s *Scheduler) Current() int32 { return s.cur[s.cpu] }
+
+// CurrentOn is the slot of the thread running on cpu, or -1.
+func (s *Scheduler) CurrentOn(cpu int) int32 { return s.cur[cpu] }
+
+// SliceEnd is when this CPU's time slice ends (ns).
+func (s *Scheduler) SliceEnd() int64 { return s.sliceEnd[s.cpu] }
+
+// ExtendSlice gives this CPU's thread a fresh time slice from now.
+func (s *Scheduler) ExtendSlice(now int64) { s.sliceEnd[s.cpu] = now + s.Slice }
 
 // Thread returns the thread in slot i.
 func (s *Scheduler) Thread(i int32) *Thread { return kmem.At[Thread](s.threads[i]) }
@@ -233,8 +257,8 @@ func (s *Scheduler) Remove(t *Thread) {
 	}
 	s.count--
 	t.State = Free
-	if s.Current == i {
-		s.Current = none
+	if s.cur[s.cpu] == i {
+		s.cur[s.cpu] = none
 	}
 }
 
@@ -277,8 +301,9 @@ func (s *Scheduler) PickNext(now int64) (*Thread, bool) {
 	s.unlink(&s.run, t)
 	t.State = Running
 	t.RunStart = now
-	s.Current = t.slot
-	s.SliceEnd = now + s.Slice
+	t.CPU = int32(s.cpu)
+	s.cur[s.cpu] = t.slot
+	s.sliceEnd[s.cpu] = now + s.Slice
 	return t, true
 }
 
@@ -303,17 +328,19 @@ func (t *Thread) ThreadCPUTime(now int64) int64 {
 // and the kernel then frees it.
 func (s *Scheduler) Exit(t *Thread) {
 	t.State = Exiting
-	if s.Current == t.slot {
-		s.Current = none
+	if s.cur[s.cpu] == t.slot {
+		s.cur[s.cpu] = none
 	}
 }
 
 // ProcessCPUTime is the CPU time of every thread the process has had, up to now.
 func (s *Scheduler) ProcessCPUTime(now int64) int64 {
 	sum := s.cpuTotal
-	if s.Current != none {
-		if t := s.Thread(s.Current); t.RunStart != 0 {
-			sum += now - t.RunStart
+	for _, i := range s.cur {
+		if i != none {
+			if t := s.Thread(i); t.RunStart != 0 {
+				sum += now - t.RunStart
+			}
 		}
 	}
 	return sum
@@ -332,7 +359,9 @@ func (s *Scheduler) ThreadAt(i int) (*Thread, bool) {
 func (s *Scheduler) Yield(t *Thread) {
 	t.State = Runnable
 	s.push(&s.run, t)
-	s.Current = none
+	if s.cur[s.cpu] == t.slot {
+		s.cur[s.cpu] = none
+	}
 }
 
 // Block stops the current thread until a wake-up or, when deadline is not 0, until
@@ -351,8 +380,8 @@ func (s *Scheduler) Block(t *Thread, wait uint8, addr uint64, bits uint32, deadl
 	if deadline != 0 {
 		s.addTimer(t, deadline)
 	}
-	if s.Current == t.slot {
-		s.Current = none
+	if s.cur[s.cpu] == t.slot {
+		s.cur[s.cpu] = none
 	}
 }
 

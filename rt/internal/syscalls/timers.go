@@ -110,8 +110,8 @@ func (s *System) TimerDeadline(now int64) int64 {
 	}
 	var next int64
 	cur := int32(-1)
-	if s.Sched.Current >= 0 {
-		cur = s.Sched.Thread(s.Sched.Current).TID
+	if s.Sched.Current() >= 0 {
+		cur = s.Sched.Thread(s.Sched.Current()).TID
 	}
 	for i := 0; i < s.timerTop; i++ {
 		p := &s.timers[i]
