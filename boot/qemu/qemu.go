@@ -9,6 +9,34 @@
 // (boot/cmd/unigo-run, which is a thin flag layer over [Run]). Tests that boot
 // images themselves (custom timeouts, captured output) call [Run] directly.
 //
+// # Stopping a VM gracefully
+//
+// A VM can be asked to stop, as a shutdown asks a machine: Run gives QEMU a QMP
+// monitor socket (-qmp unix:DIR/qmp.sock,server=on,wait=off, in Run's temporary
+// directory) when Config.PowerDown is set, and each value on that channel presses
+// the VM's ACPI power button (QMP's system_powerdown). The guest kernel turns the
+// press into a SIGTERM for the program, whose os/signal handler can finish its
+// work and exit with a status of its own choosing; that status is the Result, as
+// for any other exit. If QEMU is still running Config.Grace (DefaultGrace) after
+// the first press, Run kills it and says so (Result.GraceExpired). Canceling
+// Run's context stops the VM at once, without the power button.
+//
+// unigo-run wires this to its signals: a first Ctrl-C (SIGINT) or SIGTERM presses
+// the power button, a second one, or SIGHUP, kills the VM.
+//
+// With QEMU run by hand, add -qmp unix:/tmp/vm.qmp,server=on,wait=off to its
+// command line and press the button by sending {"execute":"qmp_capabilities"}
+// then {"execute":"system_powerdown"} to that socket, for example with
+//
+//	printf '%s\n' '{"execute":"qmp_capabilities"}' '{"execute":"system_powerdown"}' | socat - UNIX-CONNECT:/tmp/vm.qmp
+//
+// or, without socat,
+//
+//	python3 -c 'import json,socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f=s.makefile(); f.readline(); [(s.sendall(json.dumps({"execute":c}).encode()+b"\n"), print(next(l for l in f if "event" not in l).strip())) for c in ("qmp_capabilities","system_powerdown")]' /tmp/vm.qmp
+//
+// QEMU answers each command with {"return": {}}. A client must wait for those
+// answers: QEMU drops the commands it has not yet run when the client hangs up.
+//
 // Everything here runs on the host, never in the guest.
 package qemu
 
@@ -33,6 +61,9 @@ const (
 	// DefaultModuleDir is where the kernel lists its loaded modules; it tells
 	// which backend serves DefaultKVMDevice.
 	DefaultModuleDir = "/sys/module"
+	// DefaultGrace is how long a VM has to exit after its power button is
+	// pressed when Config.Grace is 0.
+	DefaultGrace = 10 * time.Second
 )
 
 // Accelerators for Config.Accel.
@@ -63,6 +94,17 @@ type Config struct {
 	CPU string
 	// Timeout bounds the whole run; when it expires the VM is killed. 0: none.
 	Timeout time.Duration
+	// PowerDown, when not nil, is how the caller asks the VM to stop: each value
+	// received while the VM runs presses its ACPI power button once (QMP's
+	// system_powerdown), which the guest kernel delivers to the program as
+	// SIGTERM. A value sent before QEMU is up is pressed once it is. Closing
+	// the channel presses nothing. With PowerDown set, Run adds a QMP socket to
+	// QEMU's command line (-qmp unix:<Run's temporary directory>/qmp.sock,...).
+	PowerDown <-chan struct{}
+	// Grace is how long QEMU may run after the first press of the power button
+	// before Run kills it (Result.GraceExpired, ExitCode status.RunnerNoStatus);
+	// 0 means DefaultGrace. Later presses do not extend it.
+	Grace time.Duration
 	// AppendExtra is raw kernel command line text put before the encoded
 	// environment and arguments, so its KEY=VALUE words (with a dotted KEY) are
 	// read as kernel parameters. For tests and debugging; not checked.
@@ -80,6 +122,13 @@ func (c Config) qemu() string {
 		return DefaultQEMU
 	}
 	return c.QEMU
+}
+
+func (c Config) grace() time.Duration {
+	if c.Grace <= 0 {
+		return DefaultGrace
+	}
+	return c.Grace
 }
 
 func (c Config) memory() string {
@@ -182,7 +231,8 @@ func cpuModel(accel string) string {
 //
 // The guest's serial console is QEMU's stdio: Run gives QEMU /dev/null as stdin,
 // so QEMU never puts a terminal into raw mode or reads keys meant for the runner,
-// and its own pipe as stdout.
+// and its own pipe as stdout. When Config.PowerDown is set, Run appends a -qmp
+// option for the QMP socket it presses the power button through.
 func (c Config) Command(image, cmdline string) []string {
 	accel, err := c.Accelerator()
 	if err != nil {

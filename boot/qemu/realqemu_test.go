@@ -129,6 +129,58 @@ func TestRealQEMU(t *testing.T) {
 	}
 }
 
+// upKernel is 32-bit code for a PVH entry that writes "up" and a newline to the
+// serial port and then halts for good (a PVH entry runs with interrupts off, and
+// it never turns them on), so it does not react to the power button:
+//
+//	mov dx, 0x3f8
+//	mov al, 'u'
+//	out dx, al
+//	mov al, 'p'
+//	out dx, al
+//	mov al, 10
+//	out dx, al
+//	halt: hlt
+//	jmp halt
+var upKernel = []byte{
+	0x66, 0xba, 0xf8, 0x03, 0xb0, 0x75, 0xee, 0xb0, 0x70, 0xee, 0xb0, 0x0a, 0xee,
+	0xf4, 0xeb, 0xfd,
+}
+
+// TestRealQEMUPowerButton presses the power button of a real QEMU running Run's
+// command line, with a guest that ignores it: QEMU opens the QMP socket, accepts
+// the handshake and system_powerdown (any QMP error would be Run's error), and Run
+// kills the VM when the grace period ends.
+func TestRealQEMUPowerButton(t *testing.T) {
+	path, err := exec.LookPath(qemu.DefaultQEMU)
+	if err != nil {
+		t.Skipf("%s is not installed (apt-get install -y qemu-system-x86): %v", qemu.DefaultQEMU, err)
+	}
+	presses := make(chan struct{}, 1)
+	cfg := qemu.Config{
+		QEMU:      path,
+		Timeout:   time.Minute,
+		PowerDown: presses,
+		Grace:     time.Second,
+		MakeImage: func(src, dst string) error {
+			return os.WriteFile(dst, pvhELF(upKernel), 0o644)
+		},
+	}
+	stdout := &notify{want: "up\n", ch: make(chan struct{})}
+	go func() {
+		<-stdout.ch
+		presses <- struct{}{}
+	}()
+	var stderr bytes.Buffer
+	start := time.Now()
+	res, err := qemu.Run(context.Background(), cfg, "/app", nil, nil, stdout, &stderr)
+	require.NoError(t, err, "QEMU said: %s", stderr.String())
+	assert.Equal(t, qemu.Result{Outcome: status.NoStatus, ExitCode: status.RunnerNoStatus, QEMUStatus: -1, GraceExpired: true,
+		Reason: "did not power off within 1s of the power button; VM killed"}, res, "QEMU said: %s", stderr.String())
+	assert.Less(t, time.Since(start), 50*time.Second, "the timeout, not the grace period, ended the run")
+	assert.Equal(t, "up\n", stdout.buf.String())
+}
+
 // TestMaxAppendIsTheExecLimit pins MaxAppend to what this host's Linux allows one
 // argument: MaxAppend bytes start a program, one more fails with E2BIG.
 func TestMaxAppendIsTheExecLimit(t *testing.T) {

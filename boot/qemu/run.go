@@ -30,6 +30,11 @@ type Result struct {
 	ExitCode int
 	// TimedOut says Config.Timeout expired and the VM was killed.
 	TimedOut bool
+	// GraceExpired says the power button was pressed (Config.PowerDown; QEMU
+	// accepted the press) and the VM was killed because QEMU had not exited
+	// Config.Grace after the first press. ExitCode is then status.RunnerNoStatus,
+	// as for any VM that ended without the guest reporting a status.
+	GraceExpired bool
 	// Signal is the signal (from an Interrupted cause) that stopped the run, or nil.
 	Signal os.Signal
 	// QEMUStatus is QEMU's exit status, or -1 when QEMU was killed by a signal or
@@ -58,9 +63,16 @@ const stopWait = 2 * time.Second
 // directory that Run removes.
 //
 // The error is non-nil when the VM could not be run (QEMU missing, image or command
-// line failing, QEMU failing to start), with a message that says what to do, and
-// when ctx is canceled for a reason other than Interrupted. The Result is filled in
-// either way, with ExitCode status.RunnerNoStatus for such failures.
+// line failing, QEMU failing to start), with a message that says what to do; when
+// ctx is canceled for a reason other than Interrupted; and when the power button
+// could not be pressed (the error wraps ErrPowerButton, and the VM is killed). The
+// Result is filled in either way, with ExitCode status.RunnerNoStatus for such
+// failures.
+//
+// How a run can be stopped from outside: a value on Config.PowerDown presses the
+// VM's ACPI power button, and the guest's exit status, if it then exits within
+// Config.Grace, is the Result as for any other exit; canceling ctx kills the VM
+// at once.
 func Run(ctx context.Context, c Config, binary string, args, env []string, stdout, stderr io.Writer) (Result, error) {
 	cmdline, err := KernelCmdline(binary, args, env, c.AppendExtra)
 	if err != nil {
@@ -84,10 +96,19 @@ func Run(ctx context.Context, c Config, binary string, args, env []string, stdou
 		return failed(fmt.Errorf("cannot make a bootable image of %s: %w", binary, err))
 	}
 	argv := c.Command(kernel, cmdline)
+	var qmpPath string
+	if c.PowerDown != nil {
+		qmpPath = filepath.Join(dir, "qmp.sock")
+		if len(qmpPath) > maxSocketPath {
+			return failed(fmt.Errorf("the QMP socket path %s is over the %d bytes a Unix socket address holds: point TMPDIR at a shorter directory", qmpPath, maxSocketPath))
+		}
+		// In a QEMU option value a comma is written twice.
+		argv = append(argv, "-qmp", "unix:"+strings.ReplaceAll(qmpPath, ",", ",,")+",server=on,wait=off")
+	}
 	if c.Verbose && stderr != nil {
 		fmt.Fprintln(stderr, shellJoin(argv))
 	}
-	return boot(ctx, c.Timeout, argv, stdout, stderr)
+	return boot(ctx, c, argv, qmpPath, stdout, stderr)
 }
 
 func (c Config) makeImage(src, dst string) error {
@@ -119,8 +140,10 @@ func failed(err error) (Result, error) {
 	}, err
 }
 
-// boot runs QEMU and waits for it, the timeout, or ctx.
-func boot(ctx context.Context, timeout time.Duration, argv []string, stdout, stderr io.Writer) (Result, error) {
+// boot runs QEMU and waits for it, the timeout, ctx, or the power button's grace
+// period. qmpPath is QEMU's QMP socket ("" when c.PowerDown is nil).
+func boot(ctx context.Context, c Config, argv []string, qmpPath string, stdout, stderr io.Writer) (Result, error) {
+	timeout := c.Timeout
 	if ctx.Err() != nil {
 		// Stopped (by a signal, say) while the image was being made.
 		return stopped(context.Cause(ctx), timeout, "VM not started")
@@ -168,13 +191,46 @@ func boot(ctx context.Context, timeout time.Duration, argv []string, stdout, std
 		defer t.Stop()
 		expired = t.C
 	}
-	var why error
-	select {
-	case <-exited:
-	case <-expired:
-		why = errTimeout
-	case <-ctx.Done():
-		why = context.Cause(ctx)
+	var (
+		presses   = c.PowerDown
+		btn       *button
+		btnFailed <-chan error
+		graceOver <-chan time.Time
+	)
+	if qmpPath != "" {
+		btn = startButton(qmpPath, exited)
+		btnFailed = btn.failed
+	}
+	var why error // set when Run ends the VM early
+wait:
+	for why == nil {
+		select {
+		case <-exited:
+			break wait
+		case <-expired:
+			why = errTimeout
+		case <-ctx.Done():
+			why = context.Cause(ctx)
+		case _, ok := <-presses:
+			if !ok { // closed: no more presses
+				presses = nil
+				break
+			}
+			btn.press()
+			if graceOver == nil {
+				t := time.NewTimer(c.grace())
+				defer t.Stop()
+				graceOver = t.C
+			}
+		case <-graceOver:
+			why = graceExpired{c.grace()}
+			if !btn.pressed() {
+				// Still connecting: say so rather than blame the guest.
+				why = fmt.Errorf("%w: QEMU's QMP monitor had not taken the press by the end of the %v grace period", ErrPowerButton, c.grace())
+			}
+		case err := <-btnFailed:
+			why = fmt.Errorf("%w: %w", ErrPowerButton, err)
+		}
 	}
 	if why != nil {
 		stop(cmd.Process, exited, why)
@@ -187,12 +243,89 @@ func boot(ctx context.Context, timeout time.Duration, argv []string, stdout, std
 
 var errTimeout = errors.New("timed out")
 
+// graceExpired is why Run kills a VM that was still running Config.Grace after
+// the first press of its power button.
+type graceExpired struct{ grace time.Duration }
+
+func (g graceExpired) Error() string {
+	return fmt.Sprintf("did not power off within %v of the power button", g.grace)
+}
+
+// ErrPowerButton is wrapped by the error Run returns when it could not press the
+// VM's power button (QEMU's QMP socket did not appear, or QMP failed); the VM is
+// then killed, since it cannot be asked to stop.
+var ErrPowerButton = errors.New("cannot press the VM's power button")
+
+// button presses the VM's ACPI power button over QMP. Its goroutine connects as
+// soon as QEMU has started, so that a press costs one command, and presses in
+// order; it ends when QEMU exits or a press fails, reporting the failure on
+// failed (a connection that failed before anyone pressed is reported only then).
+type button struct {
+	presses chan struct{}
+	failed  chan error
+	acked   chan struct{} // closed once QEMU has accepted a press
+}
+
+func startButton(qmpPath string, exited <-chan struct{}) *button {
+	b := &button{presses: make(chan struct{}, 16), failed: make(chan error, 1), acked: make(chan struct{})}
+	go b.run(qmpPath, qmpTimeout, exited)
+	return b
+}
+
+// pressed says whether QEMU has accepted a press yet.
+func (b *button) pressed() bool {
+	select {
+	case <-b.acked:
+		return true
+	default:
+		return false
+	}
+}
+
+// press asks for one more press. Past a backlog of 16 a press is dropped: a VM
+// that has not yet been told of those would not be told more by one more.
+func (b *button) press() {
+	select {
+	case b.presses <- struct{}{}:
+	default:
+	}
+}
+
+func (b *button) run(qmpPath string, timeout time.Duration, exited <-chan struct{}) {
+	q, err := dialQMP(qmpPath, timeout, exited)
+	if err == nil {
+		defer q.Close()
+	}
+	for {
+		select {
+		case <-exited:
+			return
+		case <-b.presses:
+		}
+		if err == nil {
+			_, err = q.execute("system_powerdown")
+		}
+		if err != nil {
+			b.failed <- err
+			return
+		}
+		if !b.pressed() {
+			close(b.acked)
+		}
+	}
+}
+
 // stop ends the VM early and returns once QEMU has exited. why is errTimeout, an
-// Interrupted, or another reason the caller's context gave. Every reason kills
-// QEMU's process group now. (A signal to the runner is meant to become an ACPI
-// power-button press, with the kill only if exited has not closed after a grace
-// period: that belongs here, keyed on an Interrupted why.)
+// Interrupted or another reason the caller's context gave, graceExpired, or a
+// failed press of the power button. Every reason kills QEMU's process group now:
+// the gentle way, the power button, has already been tried by then when it was
+// asked for (Config.PowerDown), and a canceled context is a hard stop.
 func stop(p *os.Process, exited <-chan struct{}, why error) {
+	select {
+	case <-exited: // gone by itself, and reaped: its pid may be someone else's now
+		return
+	default:
+	}
 	killGroup(p.Pid)
 	<-exited
 }
@@ -226,6 +359,10 @@ func stopped(why error, timeout time.Duration, what string) (Result, error) {
 	case errors.Is(why, errTimeout):
 		r.TimedOut = true
 		r.Reason = fmt.Sprintf("timed out after %v; %s", timeout, what)
+		return r, nil
+	case errors.As(why, new(graceExpired)):
+		r.GraceExpired = true
+		r.Reason = why.Error() + "; " + what
 		return r, nil
 	case errors.As(why, &intr):
 		r.Signal = intr.Signal

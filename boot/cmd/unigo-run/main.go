@@ -15,9 +15,32 @@
 // for the flags. The environment can set two defaults: UNIGO_ACCEL (-accel) and
 // UNIGO_QEMU (-qemu).
 //
+// -smp N and -m SIZE are QEMU's options of those names (CPUs and guest memory):
+//
+//	go test -tags unikernel -exec "go tool unigo-run -smp 4 -m 512M" ./...
+//
 // The exit status is the app's; 126 when the kernel stopped on a fault, 127 when
-// the VM ended without a status (QEMU error, reset or triple fault, timeout), and
-// 128+n when unigo-run itself got signal n. The work is done by boot/qemu.
+// the VM ended without a status (QEMU error, reset or triple fault, timeout, no
+// power-off within the grace period), and 128+n when signal n made unigo-run kill
+// the VM. The work is done by boot/qemu.
+//
+// # Stopping the app gracefully
+//
+// Ctrl-C (SIGINT) or kill -TERM <unigo-run's pid> stops the app as a shutdown
+// stops a machine: unigo-run presses the VM's ACPI power button (over QEMU's QMP
+// socket), the kernel delivers SIGTERM to the app, and an app that handles it
+// (os/signal.Notify(c, syscall.SIGTERM)) can finish its work and exit with a status
+// of its choosing, which becomes unigo-run's. An app still running -grace (10s)
+// after the press is killed, with status 127. A second Ctrl-C or SIGTERM, or a
+// SIGHUP at any time, kills the VM at once, with status 128+signal.
+//
+// To press the power button of a QEMU started by hand, give it
+// -qmp unix:/tmp/vm.qmp,server=on,wait=off and send {"execute":"qmp_capabilities"}
+// then {"execute":"system_powerdown"} to that socket, for example
+//
+//	printf '%s\n' '{"execute":"qmp_capabilities"}' '{"execute":"system_powerdown"}' | socat - UNIX-CONNECT:/tmp/vm.qmp
+//
+// (boot/qemu's package doc has a python3 line for a machine without socat).
 package main
 
 import (
@@ -63,21 +86,25 @@ func run(argv, env []string, stdout, stderr io.Writer) int {
 	}
 	binary, args := rest[0], rest[1:]
 
-	ctx, stopSignals := interrupts()
-	defer stopSignals()
 	console := &lineTracker{w: stdout}
-	res, err := qemu.Run(ctx, cfg, binary, args, env, console, stderr)
-	msg := res.Reason
-	if err != nil {
-		msg = err.Error()
-	}
-	if msg != "" {
+	say := func(msg string) {
 		// go test hands stdout and stderr the same pipe: after a console that
 		// stopped mid-line (a hang, a kill), start the message on a line of its own.
 		if console.midLine.Load() {
 			fmt.Fprintln(stderr)
 		}
 		fmt.Fprintf(stderr, "unigo-run: %s\n", msg)
+	}
+	ctx, presses, stopSignals := signals(cfg.Grace, say)
+	defer stopSignals()
+	cfg.PowerDown = presses
+	res, err := qemu.Run(ctx, cfg, binary, args, env, console, stderr)
+	msg := res.Reason // it has err's message, and what became of the VM
+	if msg == "" && err != nil {
+		msg = err.Error()
+	}
+	if msg != "" {
+		say(msg)
 	}
 	return res.ExitCode
 }
@@ -101,13 +128,15 @@ func parseFlags(argv, env []string, stderr io.Writer) (cfg qemu.Config, rest []s
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.Accel, "accel", lookupEnv(env, "UNIGO_ACCEL", qemu.AccelAuto),
 		"accelerator: auto (KVM when "+qemu.DefaultKVMDevice+" opens read-write, TCG otherwise), kvm or tcg;\n$UNIGO_ACCEL sets the default")
-	fs.StringVar(&cfg.Memory, "m", qemu.DefaultMemory, "guest memory, as QEMU's -m")
-	fs.IntVar(&cfg.SMP, "smp", 1, "number of CPUs, as QEMU's -smp")
+	fs.StringVar(&cfg.Memory, "m", qemu.DefaultMemory, "the guest's memory `SIZE`, as QEMU's -m (512M, 2G)")
+	fs.IntVar(&cfg.SMP, "smp", 1, "the number `N` of CPUs, as QEMU's -smp")
 	fs.StringVar(&cfg.CPU, "cpu", "", "CPU model, as QEMU's -cpu (default host under KVM, max under TCG)")
 	fs.StringVar(&cfg.QEMU, "qemu", lookupEnv(env, "UNIGO_QEMU", qemu.DefaultQEMU),
 		"QEMU binary, a path or a name looked up in PATH; $UNIGO_QEMU sets the default")
 	fs.DurationVar(&cfg.Timeout, "timeout", defaultTimeout,
-		"kill the VM after this long; 0 for never. Unset, a test binary's -test.timeout=D makes it D+1m")
+		"kill the VM after `DURATION`; 0 for never. Unset, a test binary's -test.timeout=D makes it D+1m")
+	fs.DurationVar(&cfg.Grace, "grace", qemu.DefaultGrace,
+		"kill the VM if it is still running `DURATION` after Ctrl-C or SIGTERM pressed its power button")
 	fs.BoolVar(&cfg.Verbose, "v", false, "print the QEMU command line on stderr")
 	fs.StringVar(&cfg.AppendExtra, "append-extra", "",
 		"raw kernel parameters, put before the app's environment and arguments (for debugging)")
@@ -115,6 +144,11 @@ func parseFlags(argv, env []string, stderr io.Writer) (cfg qemu.Config, rest []s
 
 	if err := fs.Parse(argv); err != nil {
 		return cfg, nil, err
+	}
+	if cfg.Grace <= 0 {
+		fmt.Fprintf(stderr, "unigo-run: -grace %v: it must be more than 0 (a second Ctrl-C kills the VM at once)\n", cfg.Grace)
+		fs.Usage()
+		return cfg, nil, errors.New("bad -grace")
 	}
 	if fs.NArg() == 0 {
 		fmt.Fprintln(stderr, "unigo-run: no BINARY to run")
@@ -135,12 +169,20 @@ func usage(fs *flag.FlagSet) {
 	fmt.Fprintf(w, `usage: unigo-run [flags] BINARY [ARGS...]
 
 Boots BINARY, a Go program built with -tags unikernel, under QEMU with ARGS and
-this environment, its console on stdout, and exits with its exit status (%d: the
-kernel stopped on a fault; %d: the VM ended without a status; 128+n: signal n).
+this environment, its console on stdout, and exits with its exit status (%[1]d: the
+kernel stopped on a fault; %[2]d: the VM ended without a status; 128+n: signal n).
 For go's -exec:
 
 	go run -tags unikernel -exec "go tool unigo-run" ./app a "b c"
 	go test -tags unikernel -exec "go tool unigo-run" ./...
+	go test -tags unikernel -exec "go tool unigo-run -smp 4 -m 512M" ./...
+
+-smp N and -m SIZE are QEMU's -smp and -m: the number of CPUs and the guest memory.
+
+Stopping: Ctrl-C (SIGINT) or SIGTERM presses the VM's ACPI power button; the app
+gets SIGTERM and can clean up and exit with its own status. Still running -grace
+later, the VM is killed (status %[2]d). A second Ctrl-C or SIGTERM, or SIGHUP, kills
+it at once (status 128+n).
 
 Flags, before BINARY:
 `, status.RunnerKernelFault, status.RunnerNoStatus)
@@ -186,22 +228,35 @@ func lookupEnv(env []string, name, fallback string) string {
 	return fallback
 }
 
-// interrupts returns a context that SIGINT, SIGTERM or SIGHUP cancel with
-// qemu.Interrupted, so that qemu.Run stops the VM and reports 128+signal.
-// QEMU runs in its own process group, so a Ctrl-C in the terminal reaches this
-// process only.
-func interrupts() (context.Context, func()) {
+// signals turns this process's signals into the ways qemu.Run stops a VM. The
+// first SIGINT or SIGTERM presses the VM's power button (a value on presses, for
+// Config.PowerDown) and says so with say; a second one, or a SIGHUP at any time,
+// cancels ctx with qemu.Interrupted, so that Run kills the VM and reports
+// 128+signal. QEMU runs in its own process group, so a Ctrl-C in the terminal
+// reaches this process only. grace is only for the message.
+func signals(grace time.Duration, say func(string)) (ctx context.Context, presses <-chan struct{}, stop func()) {
 	ctx, cancel := context.WithCancelCause(context.Background())
-	sigs := make(chan os.Signal, 1)
+	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	press := make(chan struct{}, 1)
 	go func() {
-		select {
-		case s := <-sigs:
-			cancel(qemu.Interrupted{Signal: s})
-		case <-ctx.Done():
+		pressed := false
+		for {
+			select {
+			case s := <-sigs:
+				if pressed || s == syscall.SIGHUP {
+					cancel(qemu.Interrupted{Signal: s})
+					return
+				}
+				pressed = true
+				press <- struct{}{}
+				say(fmt.Sprintf("got %v: pressed the VM's power button; it has %v to exit (again to force it off)", s, grace))
+			case <-ctx.Done():
+				return
+			}
 		}
 	}()
-	return ctx, func() {
+	return ctx, press, func() {
 		signal.Stop(sigs)
 		cancel(nil)
 	}

@@ -5,6 +5,7 @@ import (
 	"debug/elf"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,20 +53,21 @@ func TestParseFlags(t *testing.T) {
 		wantErr bool
 	}{
 		{name: "defaults", argv: []string{"/b/app", "x"},
-			want: qemu.Config{Accel: "auto", QEMU: "qemu-system-x86_64", Memory: "256M", SMP: 1, Timeout: 10 * time.Minute}},
+			want: qemu.Config{Accel: "auto", QEMU: "qemu-system-x86_64", Memory: "256M", SMP: 1, Timeout: 10 * time.Minute, Grace: 10 * time.Second}},
 		{name: "environment", argv: []string{"/b/app"}, env: []string{"UNIGO_ACCEL=tcg", "UNIGO_QEMU=/opt/qemu"},
-			want: qemu.Config{Accel: "tcg", QEMU: "/opt/qemu", Memory: "256M", SMP: 1, Timeout: 10 * time.Minute}},
+			want: qemu.Config{Accel: "tcg", QEMU: "/opt/qemu", Memory: "256M", SMP: 1, Timeout: 10 * time.Minute, Grace: 10 * time.Second}},
 		{name: "flags beat environment",
-			argv: []string{"-accel", "kvm", "-qemu", "/q", "-m", "1G", "-smp", "4", "-v", "-append-extra", "unigo.x=1", "-timeout", "0", "/b/app"},
+			argv: []string{"-accel", "kvm", "-qemu", "/q", "-m", "1G", "-smp", "4", "-v", "-append-extra", "unigo.x=1", "-timeout", "0", "-grace", "3s", "/b/app"},
 			env:  []string{"UNIGO_ACCEL=tcg", "UNIGO_QEMU=/opt/qemu"},
-			want: qemu.Config{Accel: "kvm", QEMU: "/q", Memory: "1G", SMP: 4, Verbose: true, AppendExtra: "unigo.x=1"}},
+			want: qemu.Config{Accel: "kvm", QEMU: "/q", Memory: "1G", SMP: 4, Verbose: true, AppendExtra: "unigo.x=1", Grace: 3 * time.Second}},
 		{name: "test timeout plus a minute", argv: []string{"/b/app.test", "-test.timeout=3m0s", "-test.v"},
-			want: qemu.Config{Accel: "auto", QEMU: "qemu-system-x86_64", Memory: "256M", SMP: 1, Timeout: 4 * time.Minute}},
+			want: qemu.Config{Accel: "auto", QEMU: "qemu-system-x86_64", Memory: "256M", SMP: 1, Timeout: 4 * time.Minute, Grace: 10 * time.Second}},
 		{name: "explicit timeout wins", argv: []string{"-timeout=20s", "/b/app.test", "-test.timeout=3m0s"},
-			want: qemu.Config{Accel: "auto", QEMU: "qemu-system-x86_64", Memory: "256M", SMP: 1, Timeout: 20 * time.Second}},
+			want: qemu.Config{Accel: "auto", QEMU: "qemu-system-x86_64", Memory: "256M", SMP: 1, Timeout: 20 * time.Second, Grace: 10 * time.Second}},
 		{name: "flags stop at BINARY", argv: []string{"/b/app", "-v", "-m", "1G"},
-			want: qemu.Config{Accel: "auto", QEMU: "qemu-system-x86_64", Memory: "256M", SMP: 1, Timeout: 10 * time.Minute}},
+			want: qemu.Config{Accel: "auto", QEMU: "qemu-system-x86_64", Memory: "256M", SMP: 1, Timeout: 10 * time.Minute, Grace: 10 * time.Second}},
 		{name: "no binary", argv: []string{"-v"}, wantErr: true},
+		{name: "no grace", argv: []string{"-grace", "0", "/b/app"}, wantErr: true},
 		{name: "unknown flag", argv: []string{"-nope", "/b/app"}, wantErr: true},
 	}
 	for _, tt := range tests {
@@ -230,8 +232,16 @@ func TestArgumentsEnvironmentAndImage(t *testing.T) {
 	joined := strings.Join(got.Argv, " ")
 	assert.Contains(t, joined, " -M microvm -accel tcg -cpu max -m 512M -smp 2 ")
 
-	line := got.Argv[len(got.Argv)-1]
-	require.Equal(t, "-append", got.Argv[len(got.Argv)-2])
+	line, qmp := "", ""
+	for i := 0; i+1 < len(got.Argv); i++ {
+		switch got.Argv[i] {
+		case "-append":
+			line = got.Argv[i+1]
+		case "-qmp":
+			qmp = got.Argv[i+1]
+		}
+	}
+	assert.Regexp(t, `^unix:/\S+/qmp\.sock,server=on,wait=off$`, qmp, "unigo-run always has a power button")
 	argv0, gotArgs, gotEnv, params := decode(t, line)
 	assert.Equal(t, app, argv0, "argv[0] is BINARY as given")
 	assert.Equal(t, args, gotArgs)
@@ -281,29 +291,149 @@ func TestVerbose(t *testing.T) {
 	assert.True(t, strings.HasPrefix(r.stderr.String(), fake+" -M microvm "), r.stderr.String())
 }
 
-func TestSignalStopsTheVM(t *testing.T) {
+// started is a unigo-run that has booted the fake QEMU, which printed "up" on
+// the console and then runs (for a minute, as far as the environment it gets
+// says) until something stops it. Its stderr is r.errs. Each run is bounded: by
+// -timeout 30s, and by a kill after a minute.
+type started struct {
+	*runner
+	errs    *syncBuffer
+	done    chan error // Wait's error
+	qmpLog  string
+	elapsed func() time.Duration
+}
+
+func start(t *testing.T, flags []string, env ...string) *started {
+	t.Helper()
+	qmpLog := filepath.Join(t.TempDir(), "qmp.log")
+	never := filepath.Join(t.TempDir(), "never")
+	r := command(t, append([]string{"-timeout", "30s"}, flags...), nil,
+		append([]string{"FAKEQEMU_STDOUT=up\n", "FAKEQEMU_QMP_LOG=" + qmpLog, "FAKEQEMU_WAIT=" + never}, env...))
+	s := &started{runner: r, errs: &syncBuffer{}, done: make(chan error, 1), qmpLog: qmpLog}
+	r.cmd.Stdout = nil
+	r.cmd.Stderr = s.errs
+	stdout, err := r.cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, r.cmd.Start())
+	begin := time.Now()
+	s.elapsed = func() time.Duration { return time.Since(begin) }
+	killer := time.AfterFunc(time.Minute, func() { r.cmd.Process.Kill() })
+	t.Cleanup(func() { killer.Stop() })
+	// The console line arrives while the VM runs.
+	line := make([]byte, 3)
+	_, err = io.ReadFull(stdout, line)
+	require.NoError(t, err, "stderr: %s", s.errs.String())
+	require.Equal(t, "up\n", string(line))
+	go func() {
+		io.Copy(io.Discard, stdout)
+		s.done <- r.cmd.Wait()
+	}()
+	return s
+}
+
+func (s *started) signal(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	require.NoError(t, s.cmd.Process.Signal(sig))
+}
+
+// waitFor waits until check holds, for up to 30s.
+func waitFor(t *testing.T, what string, check func() bool) {
+	t.Helper()
+	require.Eventually(t, check, 30*time.Second, 10*time.Millisecond, "waiting for %s", what)
+}
+
+// pressed says whether the fake QEMU's QMP monitor got n presses.
+func (s *started) pressed(n int) func() bool {
+	return func() bool {
+		data, _ := os.ReadFile(s.qmpLog)
+		return strings.Count(string(data), "system_powerdown") == n
+	}
+}
+
+func (s *started) exitCode(t *testing.T) int {
+	t.Helper()
+	err := <-s.done
+	if err == nil {
+		return 0
+	}
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit)
+	return exit.ExitCode()
+}
+
+func pressLine(sig syscall.Signal, grace string) string {
+	return "unigo-run: got " + sig.String() + ": pressed the VM's power button; it has " + grace + " to exit (again to force it off)\n"
+}
+
+func TestSignalPressesThePowerButton(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
-			proceed := filepath.Join(t.TempDir(), "never")
-			r := command(t, nil, nil, []string{"FAKEQEMU_STDOUT=up\n", "FAKEQEMU_WAIT=" + proceed})
-			r.cmd.Stdout = nil
-			stdout, err := r.cmd.StdoutPipe()
-			require.NoError(t, err)
-			require.NoError(t, r.cmd.Start())
-			// The console line arrives while the VM still runs: the output streams.
-			line := make([]byte, 3)
-			_, err = stdout.Read(line)
-			require.NoError(t, err)
-			require.Equal(t, "up\n", string(line))
-
-			require.NoError(t, r.cmd.Process.Signal(sig))
-			err = r.cmd.Wait()
-			var exit *exec.ExitError
-			require.ErrorAs(t, err, &exit)
-			assert.Equal(t, 128+int(sig), exit.ExitCode())
-			assert.Equal(t, "unigo-run: received "+sig.String()+"; VM killed\n", r.stderr.String())
+			// The app handles SIGTERM: it exits with status 4 a little later.
+			s := start(t, nil, "FAKEQEMU_POWERDOWN_EXIT=4", "FAKEQEMU_POWERDOWN_DELAY=100ms")
+			s.signal(t, sig)
+			assert.Equal(t, 4, s.exitCode(t), "the app's own status passes through")
+			assert.Equal(t, pressLine(sig, "10s"), s.errs.String())
+			assert.True(t, s.pressed(1)())
 		})
 	}
+}
+
+func TestSecondSignalForcesOff(t *testing.T) {
+	for _, sigs := range [][2]syscall.Signal{{syscall.SIGINT, syscall.SIGINT}, {syscall.SIGTERM, syscall.SIGINT}, {syscall.SIGINT, syscall.SIGTERM}} {
+		t.Run(sigs[0].String()+" then "+sigs[1].String(), func(t *testing.T) {
+			// The app ignores the button; the grace period is long.
+			s := start(t, []string{"-grace", "1m"})
+			s.signal(t, sigs[0])
+			waitFor(t, "the press", s.pressed(1))
+			s.signal(t, sigs[1])
+			assert.Equal(t, 128+int(sigs[1]), s.exitCode(t))
+			assert.Less(t, s.elapsed(), 30*time.Second, "the second signal did not cut the grace period short")
+			assert.Equal(t, pressLine(sigs[0], "1m0s")+"unigo-run: received "+sigs[1].String()+"; VM killed\n", s.errs.String())
+			assert.True(t, s.pressed(1)(), "the second signal presses nothing")
+		})
+	}
+}
+
+func TestHangupKillsAtOnce(t *testing.T) {
+	s := start(t, []string{"-grace", "1m"})
+	s.signal(t, syscall.SIGHUP)
+	assert.Equal(t, 128+int(syscall.SIGHUP), s.exitCode(t))
+	assert.Equal(t, "unigo-run: received hangup; VM killed\n", s.errs.String())
+	assert.True(t, s.pressed(0)(), "SIGHUP does not press the button")
+}
+
+func TestGraceExpires(t *testing.T) {
+	s := start(t, []string{"-grace", "300ms"})
+	s.signal(t, syscall.SIGTERM)
+	assert.Equal(t, status.RunnerNoStatus, s.exitCode(t))
+	assert.Equal(t, pressLine(syscall.SIGTERM, "300ms")+
+		"unigo-run: did not power off within 300ms of the power button; VM killed\n", s.errs.String())
+}
+
+func TestPowerButtonFails(t *testing.T) {
+	s := start(t, nil, "FAKEQEMU_QMP_FAIL=no ACPI here")
+	s.signal(t, syscall.SIGINT)
+	assert.Equal(t, status.RunnerNoStatus, s.exitCode(t))
+	assert.Equal(t, pressLine(syscall.SIGINT, "10s")+
+		"unigo-run: cannot press the VM's power button: QMP: system_powerdown failed: GenericError: no ACPI here; VM killed\n", s.errs.String())
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func TestUsage(t *testing.T) {
@@ -315,7 +445,8 @@ func TestUsage(t *testing.T) {
 	r = command(t, nil, nil, nil)
 	r.cmd.Args = []string{r.cmd.Args[0], "-h"}
 	assert.Equal(t, 0, r.exitCode(t))
-	for _, flag := range []string{"-accel", "-m string", "-smp int", "-qemu", "-timeout", "-v", "-append-extra", "UNIGO_ACCEL", "UNIGO_QEMU"} {
+	for _, flag := range []string{"-accel", "-m SIZE", "-smp N", "-qemu", "-timeout DURATION", "-grace DURATION", "-v", "-append-extra", "UNIGO_ACCEL", "UNIGO_QEMU",
+		"QEMU's -smp and -m", `-exec "go tool unigo-run -smp 4 -m 512M"`, "presses the VM's ACPI power button", "A second Ctrl-C"} {
 		assert.Contains(t, r.stderr.String(), flag)
 	}
 }
