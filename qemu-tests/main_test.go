@@ -3,11 +3,13 @@ package qemutests
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"testing"
 	"time"
 
@@ -47,6 +49,15 @@ func TestMain(m *testing.M) {
 }
 
 func testMain(m *testing.M) int {
+	flag.Parse() // for testing.Verbose in runCopy, which runs alongside m.Run
+	if v := os.Getenv("QEMUTESTS_SMP"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			fmt.Fprintln(os.Stderr, "FAIL: QEMUTESTS_SMP must be a CPU count:", v)
+			return 1
+		}
+		suiteSMP = n
+	}
 	if _, err := exec.LookPath(qemu.DefaultQEMU); err != nil {
 		// Fail, never skip: a suite that passes without booting anything proves
 		// nothing, and CI installs QEMU.
@@ -62,6 +73,10 @@ func testMain(m *testing.M) int {
 	if _, err := os.Stat(filepath.Join(repoRoot, "go.mod")); err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: %s is not the module root: %v\n", repoRoot, err)
 		return 1
+	}
+	if dir := os.Getenv("QEMUTESTS_BINDIR"); dir != "" {
+		binDir = dir // a copy of the suite at another CPU count: apps are built
+		return m.Run()
 	}
 	binDir, err = os.MkdirTemp("", "qemutests-")
 	if err != nil {
@@ -82,7 +97,38 @@ func testMain(m *testing.M) int {
 	if accel, err := (qemu.Config{}).Accelerator(); err == nil {
 		fmt.Fprintf(os.Stderr, "qemutests: booting under %s\n", accel)
 	}
-	return m.Run()
+	// Every test runs at each CPU count: here at suiteSMP, and in copies of
+	// this test binary at the others, concurrently.
+	others := make(chan int, len(otherSMP))
+	for _, n := range otherSMP {
+		go func() { others <- runCopy(n) }()
+	}
+	code := m.Run()
+	for range otherSMP {
+		code = max(code, <-others)
+	}
+	return code
+}
+
+// otherSMP are the CPU counts the suite also runs at, besides suiteSMP.
+var otherSMP = []int{2, 4}
+
+// runCopy runs this test binary again, with the same flags, at smp CPUs, and
+// returns its exit status. Its output is shown when it fails (and with -v).
+func runCopy(smp int) int {
+	cmd := exec.Command(os.Args[0], os.Args[1:]...)
+	cmd.Env = append(os.Environ(), "QEMUTESTS_SMP="+strconv.Itoa(smp), "QEMUTESTS_BINDIR="+binDir)
+	out, err := cmd.CombinedOutput()
+	verbose := testing.Verbose()
+	if err != nil || verbose {
+		fmt.Fprintf(os.Stderr, "=== the suite at -smp %d:\n%s", smp, out)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: the suite at -smp %d: %v\n", smp, err)
+		return 1
+	}
+	fmt.Fprintf(os.Stderr, "qemutests: the suite at -smp %d passed\n", smp)
+	return 0
 }
 
 // vm says how to boot a guest. The zero value is 256M of memory, no
@@ -94,10 +140,19 @@ type vm struct {
 	Timeout time.Duration // 0 is defaultTimeout
 	// CPU is QEMU's -cpu model; "" lets the runner choose.
 	CPU string
+	// SMP is QEMU's -smp; 0 is the suite's CPU count (suiteSMP).
+	SMP int
 }
 
+// suiteSMP is the CPU count of every boot that does not choose one: 1 in the
+// go test process, 2 and 4 in the copies of the suite TestMain runs.
+var suiteSMP = 1
+
 func (v vm) config() qemu.Config {
-	c := qemu.Config{Memory: v.Memory, AppendExtra: v.Extra, Timeout: v.Timeout, CPU: v.CPU}
+	c := qemu.Config{Memory: v.Memory, AppendExtra: v.Extra, Timeout: v.Timeout, CPU: v.CPU, SMP: v.SMP}
+	if c.SMP == 0 {
+		c.SMP = suiteSMP
+	}
 	if c.Timeout == 0 {
 		c.Timeout = defaultTimeout
 	}

@@ -80,8 +80,9 @@ func TestGCStress(t *testing.T) {
 	m := match(t, gcLine, console)
 	allocated, heap, sys, cycles := atoi(t, m[1]), atoi(t, m[2]), atoi(t, m[3]), atoi(t, m[4])
 	assert.GreaterOrEqual(t, allocated, 1280, "MiB allocated")
-	// The live set is 64 buffers of about 64 KiB: 4 MiB.
-	assert.Less(t, heap, 32, "MiB of heap in use at the end")
+	// The live set is 64 buffers of about 64 KiB: 4 MiB. With more CPUs more
+	// is allocated while a cycle marks, so the bound grows with them.
+	assert.Less(t, heap, 32+4*suiteSMP, "MiB of heap in use at the end")
 	assert.Less(t, sys, 128, "MiB obtained from the kernel")
 	assert.Greater(t, cycles, 0, "GC cycles")
 }

@@ -106,16 +106,20 @@ func (m *Memory) Read(phys uint64, dst []byte) bool {
 // builds nothing at run time.
 type Error uint8
 
+// errNotFound is ErrNotFound's value, for comparisons by type assertion (an
+// interface comparison calls the runtime, which kernel context may not).
+const errNotFound Error = 6
+
 // The errors the package returns.
 var (
-	ErrNoRSDP    error = Error(1) // no RSDP at the hint nor in 0xE0000-0xFFFFF
-	ErrRead      error = Error(2) // Memory.Read failed: the table runs out of memory
-	ErrChecksum  error = Error(3) // a table's bytes do not sum to zero
-	ErrSignature error = Error(4) // a table has not the signature it was looked up by
-	ErrLength    error = Error(5) // a length field is too small or absurdly large
-	ErrNotFound  error = Error(6) // no such table, or no such device in the DSDT
-	ErrMalformed error = Error(7) // an entry runs past its table's end
-	ErrNoRootSDT error = Error(8) // the RSDP names neither an RSDT nor an XSDT that is valid
+	ErrNoRSDP    error = Error(1)    // no RSDP at the hint nor in 0xE0000-0xFFFFF
+	ErrRead      error = Error(2)    // Memory.Read failed: the table runs out of memory
+	ErrChecksum  error = Error(3)    // a table's bytes do not sum to zero
+	ErrSignature error = Error(4)    // a table has not the signature it was looked up by
+	ErrLength    error = Error(5)    // a length field is too small or absurdly large
+	ErrNotFound  error = errNotFound // no such table, or no such device in the DSDT
+	ErrMalformed error = Error(7)    // an entry runs past its table's end
+	ErrNoRootSDT error = Error(8)    // the RSDP names neither an RSDT nor an XSDT that is valid
 )
 
 func (e Error) Error() string {

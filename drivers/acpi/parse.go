@@ -60,7 +60,7 @@ func Parse(mem *Memory, rsdpHint uint64, in *Info) error {
 	}
 	if in.HasDSDT {
 		err := in.Scanner.FindDevice(mem, in.DSDT, GEDHID, &in.GED)
-		if err == ErrNotFound {
+		if e, ok := err.(Error); ok && e == errNotFound {
 			err = nil
 		} else {
 			in.HasGED = err == nil

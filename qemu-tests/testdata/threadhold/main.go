@@ -35,8 +35,14 @@ func main() {
 	for range n {
 		go func() {
 			ts := syscall.Timespec{Sec: 3600}
-			syscall.Syscall(syscall.SYS_NANOSLEEP, uintptr(unsafe.Pointer(&ts)), 0, 0)
-			fmt.Println("threadhold: a sleep ended early")
+			// EINTR is a signal meant for this thread while it still ran Go
+			// code (a preemption request racing with the call), as on Linux:
+			// sleep again.
+			errno := syscall.EINTR
+			for errno == syscall.EINTR {
+				_, _, errno = syscall.Syscall(syscall.SYS_NANOSLEEP, uintptr(unsafe.Pointer(&ts)), 0, 0)
+			}
+			fmt.Println("threadhold: a sleep ended early:", errno)
 			os.Exit(1)
 		}()
 	}

@@ -26,6 +26,7 @@ func kernelEntries() []Entry {
 		{Symbol: pkg + "kmain", StackBytes: kernel.BootStackSize - 16},
 		{Symbol: pkg + "trap", StackBytes: kernel.KernelStackSize - kernel.EntryFrameBytes},
 		{Symbol: pkg + "kernelFault", StackBytes: kernel.PanicStackSize - 64 - 24},
+		{Symbol: pkg + "apMain", StackBytes: kernel.KernelStackSize - kernel.APFrameBytes},
 	}
 }
 
@@ -186,4 +187,70 @@ func TestEntry32DecodesAsIntended(t *testing.T) {
 		off += inst.Len
 	}
 	assert.Equal(t, len(code), off, "nothing after the last instruction")
+}
+
+// The real-mode AP trampoline (kernel/trampoline.go) as it must decode in 16-bit
+// mode, with the addresses patched in as the kernel patches them.
+var trampoline16 = []string{
+	"cli", "mov ax, cs", "mov ds, ax",
+	"lgdt ptr [0x40]", // with the operand-size prefix: a 32-bit base (checked below)
+	"mov eax, cr0", "or eax, 0x1", "mov cr0, eax",
+	"mov esi, 0x612340", // the AP start-up block
+	"jmp far 0x4bf000, 0x8",
+}
+
+func TestTrampolineDecodesAsIntended(t *testing.T) {
+	b := kernel.Trampoline(0x8000, 0x612340, 0x4bf000)
+	off := 0
+	for i, want := range trampoline16 {
+		inst, err := x86asm.Decode(b[off:], 16)
+		require.NoError(t, err, "at +%#x", off)
+		assert.Equal(t, want, x86asm.IntelSyntax(inst, uint64(off), nil), "instruction %d at +%#x", i, off)
+		if inst.Op == x86asm.LGDT {
+			assert.Equal(t, 32, inst.DataSize, "LGDT must load a 32-bit base")
+		}
+		off += inst.Len
+	}
+	assert.Equal(t, kernel.TrampolineCodeLen, off, "nothing after the far jump")
+	// The GDT register image the LGDT reads: limit 23, base = the page's GDT.
+	assert.Equal(t, []byte{0x17, 0x00, 0x48, 0x80, 0x00, 0x00}, b[0x40:0x46])
+}
+
+// apEntry32 as it must decode in 32-bit protected mode (kernel/ap_amd64.s).
+var apEntry32 = []string{
+	"mov eax, 0x10", "mov ds, ax", "mov es, ax", "mov ss, ax", "lea esp, ptr [esi+0x60]",
+	"mov eax, cr4", "or eax, 0x20", "mov cr4, eax", "mov eax, dword ptr [esi]", "mov cr3, eax",
+	"mov ecx, 0xc0000080", "mov eax, dword ptr [esi+0x8]", "xor edx, edx", "wrmsr",
+	"mov eax, cr0", "or eax, 0x80010001", "mov cr0, eax",
+	"mov eax, dword ptr [esi+0x10]", "lgdt ptr [eax]", "mov eax, dword ptr [esi+0x18]",
+	"push 0x10", "push eax", "ret far",
+}
+
+func TestAPEntry32DecodesAsIntended(t *testing.T) {
+	f, err := elf.Open(kernelImage(t, "unikernel"))
+	require.NoError(t, err)
+	defer f.Close()
+	syms, err := f.Symbols()
+	require.NoError(t, err)
+	var entry elf.Symbol
+	for _, s := range syms {
+		if s.Name == "github.com/unigo-dev/unigo/rt/internal/kernel.apEntry32.abi0" {
+			entry = s
+		}
+	}
+	require.NotZero(t, entry.Value, "apEntry32 in the symbol table")
+	require.Less(t, entry.Value, uint64(1<<32), "apEntry32 is reached from 32-bit code")
+	text := f.Section(".text")
+	code := make([]byte, entry.Size)
+	_, err = text.ReadAt(code, int64(entry.Value-text.Addr))
+	require.NoError(t, err)
+	off := 0
+	for i, want := range apEntry32 {
+		require.Less(t, off, len(code), "ran out of code at %q", want)
+		inst, err := x86asm.Decode(code[off:], 32)
+		require.NoError(t, err, "at +%#x", off)
+		assert.Equal(t, want, x86asm.IntelSyntax(inst, uint64(off), nil), "instruction %d at +%#x", i, off)
+		off += inst.Len
+	}
+	assert.Equal(t, len(code), off, "nothing after the far return")
 }

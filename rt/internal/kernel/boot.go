@@ -5,6 +5,7 @@ import (
 	"unsafe"
 
 	"github.com/unigo-dev/unigo/boot/pvh"
+	"github.com/unigo-dev/unigo/drivers/acpi"
 	"github.com/unigo-dev/unigo/drivers/apic"
 	"github.com/unigo-dev/unigo/drivers/serial"
 	"github.com/unigo-dev/unigo/internal/x86"
@@ -55,6 +56,7 @@ type bootInfo struct {
 	nram    int
 	maxPhys uint64
 	cmdline uint64 // physical address of the command line, or 0
+	rsdp    uint64 // physical address of ACPI's RSDP from the loader, or 0
 	cmdLen  uint64
 	// Boot phases, for unigo.bootlog: where each ended (raw TSC).
 	marks  [12]mark
@@ -161,6 +163,9 @@ func kmain(startInfo uintptr, entryTSC uint64) {
 	s.Mem.Frames = *fr
 	fr = &s.Mem.Frames
 	k.Image = img
+	// ACPI, while the boot identity map still reaches the firmware's tables
+	// anywhere in the low 4 GiB: the CPUs (MADT) and the power button (GED).
+	findCPUs(k, &bi)
 
 	// Page tables, step 2: the final PML4 gets the kernel half of step 1 and a
 	// user half built from scratch, in which the image is mapped at its own
@@ -174,7 +179,10 @@ func kmain(startInfo uintptr, entryTSC uint64) {
 	fr.Release(root>>mm.PageShift, 1)
 	bi.mark(phasePageTables)
 
-	c := setupCPU(k, kaddr)
+	setupIDT(k)
+	c := newCPU(k, 0, k.TLB.APICID[0])
+	k.CPU0 = c.Self
+	loadCPU(k, c)
 	setupFP(k, c)
 	setupInterrupts(k, c)
 	bi.mark(phaseCPU)
@@ -209,6 +217,7 @@ func readStartInfo(bi *bootInfo, addr uint64) {
 	if si.Version < 1 || si.MemmapEntries == 0 {
 		bootFail("the loader gave no memory map (PVH start_info version 1 is needed)")
 	}
+	bi.rsdp = si.RSDPPaddr
 	if si.CmdlinePaddr != 0 {
 		bi.cmdline = si.CmdlinePaddr
 		for bi.cmdLen < 1<<20 && *kmem.At[byte](uintptr(si.CmdlinePaddr + bi.cmdLen)) != 0 {
@@ -373,20 +382,43 @@ func allocKernel(fr *mm.Frames, bytes uintptr) uintptr {
 	return mm.DirectMapBase + uintptr(allocKernelPhys(fr, n))
 }
 
-// setupCPU builds the boot CPU's descriptor tables, stacks and per-CPU block and
-// loads them.
-func setupCPU(k *Kernel, kaddr uintptr) *CPU {
+// setupIDT builds the interrupt descriptor table every CPU loads: each vector
+// to its stub (vectors_amd64.s); NMI, #DF and #MC on the IST stack.
+func setupIDT(k *Kernel) {
+	fr := &k.Sys.Mem.Frames
+	ia := allocKernel(fr, mm.PageSize)
+	_, stubs := entryPCs()
+	for v := 0; v < 256; v++ {
+		h := *kmem.At[uint64](stubs + uintptr(v)*8)
+		ist := uint64(0)
+		if v == 2 || v == 8 || v == 18 {
+			ist = 1
+		}
+		e := kmem.Words(ia+uintptr(v)*16, 2)
+		e[0] = h&0xFFFF | selKCode<<16 | ist<<32 | 0x8E<<40 | (h>>16&0xFFFF)<<48
+		e[1] = h >> 32
+	}
+	idtr := allocKernel(fr, 16)
+	*kmem.At[uint16](idtr) = 256*16 - 1
+	*kmem.At[uint64](idtr + 2) = uint64(ia)
+	k.IDTR = idtr
+}
+
+// newCPU builds CPU index's per-CPU block, stacks, GDT and TSS (the boot CPU's
+// and, at start-up, each application processor's).
+func newCPU(k *Kernel, index int, apicID uint32) *CPU {
 	s := &k.Sys
 	fr := &s.Mem.Frames
 	ca := allocKernel(fr, mm.PageSize)
 	c := cpuAt(ca)
 	c.Self = ca
-	c.Kernel = kaddr
-	k.CPU0 = ca
+	c.Kernel = kernelAddr(k)
+	c.Index, c.APICID = index, apicID
+	k.CPUs[index] = ca
 
-	kstack := mapStack(k, 0, KernelStackSize)
-	panicStack := mapStack(k, 1, PanicStackSize)
-	ist := mapStack(k, 2, istStackSize)
+	kstack := mapStack(k, 3*index, KernelStackSize)
+	panicStack := mapStack(k, 3*index+1, PanicStackSize)
+	ist := mapStack(k, 3*index+2, istStackSize)
 	c.KStackLow = kstack
 	c.KStackTop = kstack + KernelStackSize
 	c.PanicStack = panicStack + PanicStackSize - 64
@@ -418,30 +450,19 @@ func setupCPU(k *Kernel, kaddr uintptr) *CPU {
 	gdtr := ga + 0x200
 	*kmem.At[uint16](gdtr) = 10*8 - 1
 	*kmem.At[uint64](gdtr + 2) = uint64(ga)
+	c.GDT = ga
+	return c
+}
+
+// loadCPU loads c's descriptor tables, TSS and GS base on the CPU running it,
+// and points SYSCALL at the kernel's entry.
+func loadCPU(k *Kernel, c *CPU) {
 	// CS, DS, ES and SS keep the selectors the boot GDT gave them, whose
 	// descriptors are the same in this table, so no segment reload is needed.
-	x86.Lgdt(gdtr)
+	x86.Lgdt(c.GDT + 0x200)
 	x86.Ltr(selTSS)
-
-	// IDT: every vector to its stub; NMI, #DF and #MC on the IST stack.
-	ia := allocKernel(fr, mm.PageSize)
-	_, stubs := entryPCs()
-	for v := 0; v < 256; v++ {
-		h := *kmem.At[uint64](stubs + uintptr(v)*8)
-		ist := uint64(0)
-		if v == 2 || v == 8 || v == 18 {
-			ist = 1
-		}
-		e := kmem.Words(ia+uintptr(v)*16, 2)
-		e[0] = h&0xFFFF | selKCode<<16 | ist<<32 | 0x8E<<40 | (h>>16&0xFFFF)<<48
-		e[1] = h >> 32
-	}
-	idtr := ga + 0x210
-	*kmem.At[uint16](idtr) = 256*16 - 1
-	*kmem.At[uint64](idtr + 2) = uint64(ia)
-	x86.Lidt(idtr)
-
-	loadGS(ca)
+	x86.Lidt(k.IDTR)
+	loadGS(c.Self)
 
 	// SYSCALL: CS/SS from STAR (kernel 0x10/0x18, user base 0x20 -> 0x33/0x2b),
 	// entry at LSTAR, and FMASK clears IF, TF, DF, AC and NT on entry.
@@ -450,7 +471,6 @@ func setupCPU(k *Kernel, kaddr uintptr) *CPU {
 	x86.Wrmsr(0xC0000082, uint64(sys))
 	x86.Wrmsr(0xC0000084, 0x47700)
 	x86.Wrmsr(0xC0000080, x86.Rdmsr(0xC0000080)|1) // EFER.SCE
-	return c
 }
 
 // setG fills a g whose stack bounds describe [lo, lo+size): stack.lo, stack.hi,
@@ -482,6 +502,7 @@ func mapStack(k *Kernel, slot int, size uintptr) uintptr {
 // save area every thread carries.
 func setupFP(k *Kernel, c *CPU) {
 	s := &k.Sys
+	boot := c.Index == 0
 	_, _, ecx1, _ := x86.Cpuid(1, 0)
 	_, ebx7, _, _ := x86.Cpuid(7, 0)
 	cr4 := x86.ReadCR4()
@@ -494,7 +515,9 @@ func setupFP(k *Kernel, c *CPU) {
 		// supervisor state or permission (AMX, PKRU, MPX).
 		xcr0 := (uint64(hi)<<32 | uint64(lo)) & 0xE7
 		x86.Xsetbv(0, xcr0)
-		s.XFeatures = xcr0
+		if boot {
+			s.XFeatures = xcr0
+		}
 		_, sz, _, _ := x86.Cpuid(0xD, 0)
 		size = uint64(sz)
 		c.Features |= featXSave
@@ -510,6 +533,9 @@ func setupFP(k *Kernel, c *CPU) {
 	// CR0: MP and NE on, EM and TS off: FP instructions run and report errors
 	// as exceptions.
 	x86.WriteCR0(x86.ReadCR0()&^(1<<2|1<<3) | 1<<1 | 1<<5)
+	if !boot {
+		return // the rest was measured once, on the boot CPU
+	}
 	s.XSaveSize = size
 	// The MXCSR bits the CPU accepts (FXSAVE reports them; 0 means the
 	// original set, without DAZ): rt_sigreturn refuses others, which would
@@ -528,23 +554,28 @@ func setupFP(k *Kernel, c *CPU) {
 // first, so a spurious one cannot pass for a fault) and enables the local APIC
 // with its timer on vecTimer.
 func setupInterrupts(k *Kernel, c *CPU) {
-	for _, w := range [...][2]uint16{
-		{0x20, 0x11}, {0xA0, 0x11}, {0x21, vecPICBase}, {0xA1, vecPICBase + 8},
-		{0x21, 4}, {0xA1, 2}, {0x21, 1}, {0xA1, 1}, {0x21, 0xFF}, {0xA1, 0xFF},
-	} {
-		x86.Outb(w[0], uint8(w[1]))
+	if c.Index == 0 {
+		for _, w := range [...][2]uint16{
+			{0x20, 0x11}, {0xA0, 0x11}, {0x21, vecPICBase}, {0xA1, vecPICBase + 8},
+			{0x21, 4}, {0xA1, 2}, {0x21, 1}, {0xA1, 1}, {0x21, 0xFF}, {0xA1, 0xFF},
+		} {
+			x86.Outb(w[0], uint8(w[1]))
+		}
+		x2, deadline := apic.Features()
+		k.APIC = apic.APIC{X2: x2, Deadline: deadline}
+		if !x2 {
+			// Every CPU sees its own APIC at the same address.
+			va := uint64(mm.MMIOBase)
+			if !k.Sys.Mem.PT.Map(va, apic.PhysBase, mm.PTEWrite|mm.PTEPCD|mm.PTENoExec|mm.PTEGlobal, &k.Sys.Mem.Frames) {
+				bootFail("cannot map the local APIC")
+			}
+			k.APIC.MMIO = uintptr(va)
+		}
 	}
-	x2, deadline := apic.Features()
-	k.APIC = apic.APIC{X2: x2, Deadline: deadline}
-	if x2 {
+	if k.APIC.X2 {
 		c.Features |= featX2APIC
 	} else {
-		va := uint64(mm.MMIOBase)
-		if !k.Sys.Mem.PT.Map(va, apic.PhysBase, mm.PTEWrite|mm.PTEPCD|mm.PTENoExec|mm.PTEGlobal, &k.Sys.Mem.Frames) {
-			bootFail("cannot map the local APIC")
-		}
-		k.APIC.MMIO = uintptr(va)
-		c.APICBase = uintptr(va)
+		c.APICBase = k.APIC.MMIO
 	}
 	k.APIC.Enable(vecSpurious, vecTimer)
 }
@@ -628,11 +659,54 @@ func startProcess(k *Kernel, c *CPU, bi *bootInfo, hwcap uint32) {
 		l.S("unigo: boot: memory ").U(fr.Total() * mm.PageSize >> 20).S(" MiB, ").D(free * mm.PageSize >> 10).S(" KiB available to the program").Out()
 	}
 
+	// The other CPUs: they come up and wait for the kernel lock, which this
+	// CPU drops on its way into the program.
+	lock(k, c)
+	k.Online = 1
+	k.TLB.Online = 1
+	k.TLB.APIC = k.APIC
+	k.TLB.Vector = vecKick
+	s.Mem.TLB = kmem.Addr(&k.TLB)
+	startAPs(k, bi)
+
 	f := c.KStackTop - sched.FrameSize
 	*kmem.At[sched.Frame](f) = t.Frame
 	c.XSave = t.XSave
+	unlock(k)
 	enterUser(f)
 }
+
+// findCPUs lists the CPUs from ACPI's MADT: the boot CPU first, then every
+// enabled one, up to sched.MaxCPUs. Without ACPI there is the boot CPU.
+func findCPUs(k *Kernel, bi *bootInfo) {
+	_, ebx, _, _ := x86.Cpuid(1, 0)
+	bsp := ebx >> 24
+	k.NCPU = 1
+	k.TLB.APICID[0] = bsp
+	k.Sys.NCPU = 1
+	var mem acpi.Memory
+	mem.Add(0, 0, 4<<30) // the boot identity map
+	if err := acpi.Parse(&mem, bi.rsdp, &k.ACPI); err != nil || !k.ACPI.HasMADT {
+		return
+	}
+	m := &k.ACPI.MADT
+	for i := 0; i < m.NumCPUs; i++ {
+		cpu := &m.CPUs[i]
+		if !cpu.Enabled || cpu.APICID == bsp {
+			continue
+		}
+		if k.NCPU == sched.MaxCPUs {
+			var l klog.Line
+			l.S("unigo: the machine has more than ").D(sched.MaxCPUs).S(" CPUs; the rest stay unused").Out()
+			break
+		}
+		k.TLB.APICID[k.NCPU] = cpu.APICID
+		k.NCPU++
+	}
+	k.Sys.NCPU = k.NCPU
+}
+
+func kernelAddr(k *Kernel) uintptr { return kmem.Addr(k) }
 
 // initFPState gives a new thread the FP state Linux starts a process with: the
 // x87 control word 0x37F and MXCSR 0x1F80 (all exceptions masked); in the

@@ -84,3 +84,16 @@
 // AC ID, plus IF and the reserved bit 1, which are forced on.
 #define RFLAGS_USER 0x240DD5
 #define RFLAGS_FORCE 0x202
+
+// The AP start-up block (apBlock in smp.go).
+#define AP_CR3 0
+#define AP_EFER 8
+#define AP_GDTR 16
+#define AP_ENTRY64 24
+#define AP_STACK 32
+#define AP_FS 40
+#define AP_G 48
+#define AP_CPU 56
+#define AP_ALIVE 64
+#define AP_STACK32 96
+#define AP_SIZE 96

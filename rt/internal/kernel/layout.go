@@ -32,10 +32,13 @@
 package kernel
 
 import (
+	"github.com/unigo-dev/unigo/drivers/acpi"
 	"github.com/unigo-dev/unigo/drivers/apic"
 	"github.com/unigo-dev/unigo/rt/internal/kmem"
 	"github.com/unigo-dev/unigo/rt/internal/pcln"
+	"github.com/unigo-dev/unigo/rt/internal/sched"
 	"github.com/unigo-dev/unigo/rt/internal/syscalls"
+	"github.com/unigo-dev/unigo/rt/internal/tlb"
 )
 
 // GDT selectors (kernel_amd64.h has the same).
@@ -58,7 +61,10 @@ const (
 
 // Interrupt vectors.
 const (
-	vecTimer    = 0x40
+	vecTimer = 0x40
+	// vecKick only brings a CPU into the kernel: to run a thread that became
+	// runnable, deliver a signal, or take part in a TLB shootdown.
+	vecKick     = 0x41
 	vecPICBase  = 0x70 // the 8259s, remapped here and masked
 	vecSpurious = 0xFF
 )
@@ -77,6 +83,10 @@ const (
 	// EntryFrameBytes is what the assembly entry puts on the kernel stack before
 	// calling trap: the Frame at the top and the call's arguments.
 	EntryFrameBytes = 184 + 24
+	// APFrameBytes is what is above apMain's frame on an application
+	// processor's kernel stack: the Frame area, 64 bytes of slack, and the
+	// argument apEntry64 passes.
+	APFrameBytes = 184 + 64 + 8
 )
 
 // CPU is the per-CPU block. GS points at it in kernel context; the fields up to
@@ -100,12 +110,34 @@ type CPU struct {
 	Kernel     uintptr // the Kernel
 	KStackLow  uintptr
 	TimerArmed uint64 // TSC deadline (or 0) the APIC timer is armed for
+	// Index is the CPU's number (0: the boot CPU), APICID its local APIC's.
+	Index  int
+	APICID uint32
+	// SliceArmed says the timer is armed for the end of this CPU's time
+	// slice (someone else waits to run).
+	SliceArmed bool
+	// GDT is the kernel address of this CPU's GDT page (with the TSS).
+	GDT uintptr
 }
 
 // Kernel is the machine-wide state.
 type Kernel struct {
-	Sys   syscalls.System
-	CPU0  uintptr // the boot CPU's CPU block
+	Sys syscalls.System
+	// CPUs are the CPU blocks by index (CPU0 is CPUs[0], the boot CPU);
+	// NCPU how many the machine has (ACPI's MADT), Online which are running.
+	CPUs   [sched.MaxCPUs]uintptr
+	CPU0   uintptr
+	NCPU   int
+	Online uint32
+	// Idle has a bit per CPU halted for want of a runnable thread, until
+	// someone sends it a kick.
+	Idle uint32
+	// lock is the kernel lock: one CPU at a time runs kernel code (smp.go).
+	lock uint32
+	// IDTR is the kernel address of the IDT register image all CPUs load.
+	IDTR  uintptr
+	TLB   tlb.State
+	ACPI  acpi.Info
 	APIC  apic.APIC
 	Sym   pcln.Table
 	Image image

@@ -48,6 +48,16 @@ func TestAssemblyLayoutMatchesGo(t *testing.T) {
 	} {
 		assert.Equal(t, uint64(off), h[name], name)
 	}
+	var ap apBlock
+	for name, off := range map[string]uintptr{
+		"AP_CR3": unsafe.Offsetof(ap.CR3), "AP_EFER": unsafe.Offsetof(ap.EFER), "AP_GDTR": unsafe.Offsetof(ap.GDTR),
+		"AP_ENTRY64": unsafe.Offsetof(ap.Entry64), "AP_STACK": unsafe.Offsetof(ap.Stack), "AP_FS": unsafe.Offsetof(ap.FS),
+		"AP_G": unsafe.Offsetof(ap.G), "AP_CPU": unsafe.Offsetof(ap.CPU), "AP_ALIVE": unsafe.Offsetof(ap.Alive),
+		"AP_STACK32": unsafe.Sizeof(ap), "AP_SIZE": unsafe.Sizeof(ap),
+	} {
+		assert.Equal(t, uint64(off), h[name], name)
+	}
+	assert.Equal(t, uint64(APFrameBytes), h["FRAME_SIZE"]+64+8)
 	var f sched.Frame
 	for name, off := range map[string]uintptr{
 		"F_R15": unsafe.Offsetof(f.R15), "F_R11": unsafe.Offsetof(f.R11), "F_RBP": unsafe.Offsetof(f.RBP),

@@ -14,6 +14,7 @@ import (
 // exitToUser resumes whichever thread f and c.XSave then describe.
 func trap(c *CPU, f *sched.Frame) {
 	k := kernelAt(c.Kernel)
+	lock(k, c)
 	s := &k.Sys
 	t := s.Sched.Thread(s.Sched.Current())
 	switch {
@@ -23,6 +24,8 @@ func trap(c *CPU, f *sched.Frame) {
 		userException(k, t, f)
 	}
 	schedule(k, c, t, f)
+	kickOthers(k, c)
+	unlock(k)
 }
 
 // Exception vectors.
@@ -141,7 +144,12 @@ func pickNext(k *Kernel, c *CPU) *sched.Thread {
 			return t
 		}
 		armTimer(k, c, now)
+		// Halt without the kernel lock; a kick (or the timer) ends it.
+		k.Idle |= 1 << c.Index
+		unlock(k)
 		idleWait()
+		lock(k, c)
+		k.Idle &^= 1 << c.Index
 	}
 }
 
@@ -168,7 +176,8 @@ func armTimer(k *Kernel, c *CPU, now int64) {
 	if d := s.TimerDeadline(now); d != 0 && (next == 0 || d < next) {
 		next = d
 	}
-	if s.Sched.Current() >= 0 && s.Sched.Runnable() && (next == 0 || s.Sched.SliceEnd() < next) {
+	c.SliceArmed = s.Sched.Current() >= 0 && s.Sched.Runnable()
+	if c.SliceArmed && (next == 0 || s.Sched.SliceEnd() < next) {
 		next = s.Sched.SliceEnd()
 	}
 	var tsc uint64

@@ -183,6 +183,9 @@ func (s *Scheduler) Init(limit int) {
 // slice are that CPU's. (One CPU at a time runs kernel code.)
 func (s *Scheduler) Enter(cpu int) { s.cpu = cpu }
 
+// CPU is the CPU the kernel runs on now.
+func (s *Scheduler) CPU() int { return s.cpu }
+
 // Current is the slot of the thread running on this CPU, or -1.
 func (s *Scheduler) Current() int32 { return s.cur[s.cpu] }
 

@@ -82,8 +82,11 @@ func (s *System) SendProcess(sig int, code int16) {
 			continue
 		}
 		switch t.State {
-		case sched.Running, sched.Runnable:
-			return // it reaches ring 3 soon and takes it there
+		case sched.Running:
+			s.interrupt(t, sig) // it takes it on its way back to ring 3
+			return
+		case sched.Runnable:
+			return // it takes it when it next runs
 		case sched.Blocked:
 			if blocked == nil {
 				blocked = t
@@ -95,11 +98,18 @@ func (s *System) SendProcess(sig int, code int16) {
 	}
 }
 
-// interrupt ends t's blocking system call with EINTR when sig is deliverable to
-// it now.
+// interrupt makes t notice sig soon when it can take it now: a blocking
+// system call ends with EINTR; a thread running on another CPU is interrupted
+// there (it takes the signal on its way back to ring 3).
 func (s *System) interrupt(t *sched.Thread, sig int) {
-	if t.State == sched.Blocked && (t.SigMask&sigBit(sig) == 0 || sig == linux.SIGKILL) {
+	if t.SigMask&sigBit(sig) != 0 && sig != linux.SIGKILL {
+		return
+	}
+	switch {
+	case t.State == sched.Blocked:
 		s.Sched.Wake(t, -int64(linux.EINTR))
+	case t.State == sched.Running && int(t.CPU) != s.Sched.CPU():
+		s.Kick |= 1 << t.CPU
 	}
 }
 

@@ -40,6 +40,12 @@ type System struct {
 	ThreadPages uint64
 	XSaveSize   uint64
 
+	// NCPU is how many CPUs run threads (sched_getaffinity's mask).
+	NCPU int
+	// Kick has a bit per CPU the kernel must interrupt when this trap ends,
+	// because a thread running there has a signal to take.
+	Kick uint32
+
 	// Randomness: which instruction getrandom uses.
 	HasRDSEED, HasRDRAND bool
 

@@ -225,7 +225,7 @@ func (s *System) getaffinity(pid, size, mask uint64) uint64 {
 	if size < 8 || size&7 != 0 {
 		return neg(linux.EINVAL)
 	}
-	m := uint64(1) // one CPU
+	m := uint64(1)<<s.NCPU - 1
 	return ret(8, s.copyOut(mask, kmem.Addr(&m), 8))
 }
 
@@ -237,8 +237,8 @@ func (s *System) setaffinity(pid, size, mask uint64) uint64 {
 	if e := s.copyIn(kmem.Addr(&m), mask, 8); e != 0 {
 		return neg(e)
 	}
-	if m&1 == 0 {
-		return neg(linux.EINVAL)
+	if m&(1<<s.NCPU-1) == 0 {
+		return neg(linux.EINVAL) // no CPU the thread could run on
 	}
-	return 0
+	return 0 // every thread may run on every CPU; the mask is not kept
 }
