@@ -13,6 +13,7 @@
 //	probe vdso           count clock_gettime system calls across many time.Now
 //	probe kernelfault K  make the kernel fault on purpose (K: nil, bounds); needs
 //	                     the kernel parameter unigo.selftest=1
+//	probe smp            see every CPU and run on all of them at once
 //	probe unknown        make a system call unigo does not have, three times
 //	probe protect K      touch memory the program must not: K is writetext,
 //	                     execdata, nil or kernel (a kernel address)
@@ -76,6 +77,8 @@ func main() {
 		kernelFault(os.Args[2])
 	case "protect":
 		protect(os.Args[2])
+	case "smp":
+		smp()
 	case "unknown":
 		for i := 0; i < 3; i++ {
 			_, _, errno := syscall.Syscall(syscall.SYS_SWAPON, 0, 0, 0)

@@ -95,6 +95,7 @@ const (
 	SYS_eventfd           = 284
 	SYS_eventfd2          = 290
 	SYS_epoll_create1     = 291
+	SYS_getcpu            = 309
 	SYS_getrandom         = 318
 	SYS_execveat          = 322
 	SYS_statx             = 332

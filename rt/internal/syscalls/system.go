@@ -271,6 +271,8 @@ func (s *System) Dispatch(t *sched.Thread, f *sched.Frame) {
 		r = s.archPrctl(f, a0, a1)
 	case linux.SYS_futex:
 		r = s.futex(t, a0, a1, a2, a3, a5)
+	case linux.SYS_getcpu:
+		r = s.getcpu(t, a0, a1)
 	case linux.SYS_sched_getaffinity:
 		r = s.getaffinity(a0, a1, a2)
 	case linux.SYS_sched_setaffinity:

@@ -242,3 +242,19 @@ func (s *System) setaffinity(pid, size, mask uint64) uint64 {
 	}
 	return 0 // every thread may run on every CPU; the mask is not kept
 }
+
+// getcpu reports the CPU the thread runs on, and NUMA node 0.
+func (s *System) getcpu(t *sched.Thread, cpu, node uint64) uint64 {
+	c, n := uint32(t.CPU), uint32(0)
+	if cpu != 0 {
+		if e := s.copyOut(cpu, kmem.Addr(&c), 4); e != 0 {
+			return neg(e)
+		}
+	}
+	if node != 0 {
+		if e := s.copyOut(node, kmem.Addr(&n), 4); e != 0 {
+			return neg(e)
+		}
+	}
+	return 0
+}
