@@ -7,6 +7,8 @@
 //	                   FP-heavy goroutines check their results meanwhile
 //	signals notify     os/signal.Notify for SIGTERM and SIGINT sent by kill/tgkill
 //	signals serve      print "ready", wait for SIGTERM, drain, exit 7 (or 8 on SIGINT)
+//	signals ignore     print "ready", ignore SIGTERM and wait forever
+//	signals sleep      print "ready" and sleep, with SIGTERM's default action
 //	signals profile    CPU-profile a busy loop; the profile goes to stdout in base64
 //	signals cpu        CPU clocks, getrusage and runtime/metrics after busy work
 //	signals deadlock   every goroutine asleep
@@ -48,6 +50,13 @@ func main() {
 		notify()
 	case "serve":
 		serve()
+	case "ignore":
+		signal.Ignore(syscall.SIGTERM)
+		fmt.Println("ready")
+		time.Sleep(time.Hour)
+	case "sleep":
+		fmt.Println("ready")
+		time.Sleep(time.Hour)
 	case "profile":
 		profile()
 	case "cpu":

@@ -185,6 +185,7 @@ func kmain(startInfo uintptr, entryTSC uint64) {
 	loadCPU(k, c)
 	setupFP(k, c)
 	setupInterrupts(k, c)
+	setupPowerButton(k, c)
 	bi.mark(phaseCPU)
 
 	// Time: calibrate, then monotonic zero is the kernel's first instruction.

@@ -34,6 +34,7 @@ package kernel
 import (
 	"github.com/unigo-dev/unigo/drivers/acpi"
 	"github.com/unigo-dev/unigo/drivers/apic"
+	"github.com/unigo-dev/unigo/drivers/ioapic"
 	"github.com/unigo-dev/unigo/rt/internal/kmem"
 	"github.com/unigo-dev/unigo/rt/internal/pcln"
 	"github.com/unigo-dev/unigo/rt/internal/sched"
@@ -135,12 +136,19 @@ type Kernel struct {
 	// lock is the kernel lock: one CPU at a time runs kernel code (smp.go).
 	lock uint32
 	// IDTR is the kernel address of the IDT register image all CPUs load.
-	IDTR  uintptr
-	TLB   tlb.State
-	ACPI  acpi.Info
-	APIC  apic.APIC
-	Sym   pcln.Table
-	Image image
+	IDTR uintptr
+	TLB  tlb.State
+	ACPI acpi.Info
+	APIC apic.APIC
+	// IOAPICs (from the MADT) and the GED's event selector register (kernel
+	// address, 0 without one): power.go.
+	IOAPICs [maxIOAPICs]ioapic.IOAPIC
+	NIOAPIC int
+	GEDSel  uintptr
+	// mmioNext is the next free page of the kernel's MMIO area.
+	mmioNext uintptr
+	Sym      pcln.Table
+	Image    image
 	// APICTicksPerMs: the one-shot timer's rate, when there is no TSC-deadline
 	// mode.
 	APICTicksPerMs uint64

@@ -7,6 +7,7 @@ import (
 	"github.com/unigo-dev/unigo/rt/internal/linux"
 	"github.com/unigo-dev/unigo/rt/internal/mm"
 	"github.com/unigo-dev/unigo/rt/internal/sched"
+	"github.com/unigo-dev/unigo/rt/internal/syscalls"
 	"github.com/unigo-dev/unigo/rt/internal/uaccess"
 	"github.com/unigo-dev/unigo/rt/internal/vdso"
 )
@@ -48,11 +49,11 @@ func buildProcessStack(k *Kernel, bi *bootInfo, hwcap uint32) uint64 {
 		l.S("unigo: boot: bad kernel command line: ").S(err.Error()).Out()
 		bootFail("fix the -append string")
 	}
-	maxThreads, bootlog, strace, selftest := params(strs, words[:nw])
-	if maxThreads > 0 {
-		s.Sched.Limit = min(maxThreads, sched.MaxThreads)
+	p := params(strs, words[:nw])
+	if p.maxThreads > 0 {
+		s.Sched.Limit = min(p.maxThreads, sched.MaxThreads)
 	}
-	k.BootLog = bootlog
+	k.BootLog = p.bootlog
 	if argv0.n == 0 {
 		argv0 = word{kind: uint8(cmdline.Arg), off: uint32(used), n: uint32(copy(strs[used:], cmdline.DefaultArgv0))}
 		used += int(argv0.n) + 1
@@ -103,7 +104,11 @@ func buildProcessStack(k *Kernel, bi *bootInfo, hwcap uint32) uint64 {
 	var exeBuf [256]byte
 	m := copy(exeBuf[:], strs[argv0.off:argv0.off+argv0.n])
 	s.Init(exeBuf[:m], k.Image.end)
-	s.Strace, s.SelfTest = strace, selftest
+	s.Strace, s.SelfTest = p.strace, p.selftest
+	s.ShutdownGrace = syscalls.DefaultShutdownGrace
+	if p.shutdownGrace >= 0 {
+		s.ShutdownGrace = int64(p.shutdownGrace) * 1_000_000_000
+	}
 	fr.Release(imgPA>>mm.PageShift, imgPages)
 	fr.Release(scratchPA>>mm.PageShift, scratchPages)
 	return sp

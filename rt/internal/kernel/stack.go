@@ -49,11 +49,20 @@ func decodeCmdline(raw, strs []byte, words []word) (nw, used int, argv0 word, er
 	}
 }
 
-// params reads the kernel parameters the kernel itself uses: unigo.maxthreads
-// caps the thread table (clone fails with EAGAIN beyond it); unigo.bootlog=1
-// prints boot timings; unigo.strace=1 logs every system call; unigo.selftest=1
-// enables the system call that makes the kernel fault on purpose.
-func params(strs []byte, words []word) (maxThreads int, bootlog, strace, selftest bool) {
+// kparams are the kernel parameters the kernel itself uses.
+type kparams struct {
+	maxThreads int  // unigo.maxthreads: clone fails with EAGAIN beyond it
+	bootlog    bool // unigo.bootlog=1: print boot timings
+	strace     bool // unigo.strace=1: log every system call
+	selftest   bool // unigo.selftest=1: the system call that faults on purpose
+	// unigo.shutdown_grace=SECONDS: how long the program has to exit after the
+	// power button's SIGTERM; -1 when not given.
+	shutdownGrace int
+}
+
+// params reads the kernel parameters from the command line's words.
+func params(strs []byte, words []word) kparams {
+	p := kparams{shutdownGrace: -1}
 	for _, w := range words {
 		if cmdline.Kind(w.kind) != cmdline.Param {
 			continue
@@ -61,16 +70,20 @@ func params(strs []byte, words []word) (maxThreads int, bootlog, strace, selftes
 		key, val := cmdline.Split(strs[w.off : w.off+w.n])
 		switch string(key) {
 		case "unigo.maxthreads":
-			maxThreads = atoi(val)
+			p.maxThreads = atoi(val)
 		case "unigo.bootlog":
-			bootlog = string(val) == "1"
+			p.bootlog = string(val) == "1"
 		case "unigo.strace":
-			strace = string(val) == "1"
+			p.strace = string(val) == "1"
 		case "unigo.selftest":
-			selftest = string(val) == "1"
+			p.selftest = string(val) == "1"
+		case "unigo.shutdown_grace":
+			if len(val) > 0 {
+				p.shutdownGrace = atoi(val)
+			}
 		}
 	}
-	return maxThreads, bootlog, strace, selftest
+	return p
 }
 
 func atoi(b []byte) int {

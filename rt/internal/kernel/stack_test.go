@@ -15,7 +15,7 @@ import (
 // a command line the runner could have written, and reads it back the way a
 // C runtime or Go's rt0 reads it.
 func TestInitialStack(t *testing.T) {
-	line, err := cmdline.Encode([]string{"unigo.maxthreads=64"}, "/bin/app", []string{"a", "b c", "", "-test.run=^X$"},
+	line, err := cmdline.Encode([]string{"unigo.maxthreads=64", "unigo.shutdown_grace=3"}, "/bin/app", []string{"a", "b c", "", "-test.run=^X$"},
 		[]string{"HOME=/root", "my.var=1"})
 	require.NoError(t, err)
 	raw := []byte(line + " virtio_mmio.device=512@0xfeb00e00:12")
@@ -23,9 +23,7 @@ func TestInitialStack(t *testing.T) {
 	words := make([]word, len(raw)/2+2)
 	nw, used, argv0, e := decodeCmdline(raw, strs, words)
 	require.Equal(t, cmdline.ErrNone, e)
-	maxThreads, bootlog, strace, selftest := params(strs, words[:nw])
-	assert.Equal(t, 64, maxThreads)
-	assert.False(t, bootlog || strace || selftest)
+	assert.Equal(t, kparams{maxThreads: 64, shutdownGrace: 3}, params(strs, words[:nw]))
 
 	aux := auxv{{linux.AT_PAGESZ, 4096}, {linux.AT_ENTRY, 0x401000}}
 	var random [16]byte

@@ -105,7 +105,7 @@ func schedule(k *Kernel, c *CPU, cur *sched.Thread, f *sched.Frame) {
 	if cur.State == sched.Blocked || cur.State == sched.Runnable {
 		cur.Frame = *f
 	}
-	takePending(c)
+	takePending(k, c)
 	s.Sched.Expire(now, int64(linux.ETIMEDOUT))
 	s.RunTimers(now)
 	if cur.State == sched.Running {
@@ -137,7 +137,7 @@ func pickNext(k *Kernel, c *CPU) *sched.Thread {
 	s := &k.Sys
 	for {
 		now := s.Clock.Now()
-		takePending(c)
+		takePending(k, c)
 		s.Sched.Expire(now, int64(linux.ETIMEDOUT))
 		s.RunTimers(now)
 		if t, ok := s.Sched.PickNext(now); ok {
@@ -157,10 +157,13 @@ func pickNext(k *Kernel, c *CPU) *sched.Thread {
 // effect is the time itself, which the caller reads, and that it is no longer
 // armed: the next armTimer must program it again even for the same deadline (a
 // one-shot count can end a little before the TSC deadline it stands for).
-// Devices come later.
-func takePending(c *CPU) {
+// The GED's interrupt is the power button (power.go).
+func takePending(k *Kernel, c *CPU) {
 	if c.Pending[vecTimer/64]&(1<<(vecTimer%64)) != 0 {
 		c.TimerArmed = 0
+	}
+	if c.Pending[vecGED/64]&(1<<(vecGED%64)) != 0 {
+		gedEvent(k)
 	}
 	for i := range c.Pending {
 		c.Pending[i] = 0

@@ -40,6 +40,13 @@ type System struct {
 	ThreadPages uint64
 	XSaveSize   uint64
 
+	// ShutdownGrace is how long the program has after the power button's
+	// SIGTERM before the kernel powers off (ns); presses counts the presses
+	// and forceOffAt is when the grace ends (0: not pressed).
+	ShutdownGrace int64
+	presses       int
+	forceOffAt    int64
+
 	// NCPU is how many CPUs run threads (sched_getaffinity's mask).
 	NCPU int
 	// Kick has a bit per CPU the kernel must interrupt when this trap ends,

@@ -57,8 +57,12 @@ func (s *System) timerClock(p *ptimer, now int64) (int64, bool) {
 	return now, true
 }
 
-// RunTimers fires every timer whose clock has reached its expiry.
+// RunTimers fires every timer whose clock has reached its expiry, and ends
+// the shutdown grace period when it is over.
 func (s *System) RunTimers(now int64) {
+	if s.forceOffAt != 0 && now >= s.forceOffAt {
+		s.powerOff("the program did not exit within the shutdown grace period after SIGTERM")
+	}
 	if s.armed == 0 {
 		return
 	}
@@ -105,10 +109,10 @@ func (s *System) fire(i int, p *ptimer) {
 // TimerDeadline is the earliest monotonic time at which a timer could expire if
 // the running thread keeps the CPU, or 0.
 func (s *System) TimerDeadline(now int64) int64 {
+	next := s.forceOffAt
 	if s.armed == 0 {
-		return 0
+		return next
 	}
-	var next int64
 	cur := int32(-1)
 	if s.Sched.Current() >= 0 {
 		cur = s.Sched.Thread(s.Sched.Current()).TID
