@@ -1,13 +1,15 @@
 // Package kernel is unigo's kernel core: the boot sequence from the PVH entry to
-// the program's first instruction, the CPU's descriptor tables, the trap, interrupt
-// and system call entry and exit, the scheduling step at the end of every trap,
-// and the fault report.
+// the program's first instruction, the CPUs' descriptor tables and start-up
+// (smp.go), the trap, interrupt and system call entry and exit, the scheduling
+// step at the end of every trap, the power button (power.go), and the fault
+// report.
 //
-// Context: everything here runs in kernel context (ring 0). boot_amd64.s and
-// trap_amd64.s are the only ways in; they set up what Go code needs (a stack, R14
-// pointing at a g whose bounds describe that stack, FS at a TLS block whose -8
-// slot holds the g, X15 = 0) and call kmain, trap or kernelFault. The rules of
-// ARCHITECTURE.md, decision 5, hold for every function reachable from those three,
+// Context: everything here runs in kernel context (ring 0). boot_amd64.s,
+// ap_amd64.s and trap_amd64.s are the only ways in; they set up what Go code
+// needs (a stack, R14 pointing at a g whose bounds describe that stack, FS at a
+// TLS block whose -8 slot holds the g, X15 = 0) and call kmain, apMain, trap or
+// kernelFault. The rules of ARCHITECTURE.md, decision 5, hold for every
+// function reachable from those four,
 // and rt/internal/kcheck checks them on a linked image: no allocation, no write
 // barriers (kernel structures hold uintptr, never Go pointers), no Go locks or
 // scheduler calls, no recursion, no indirect calls, bounded stack. Kernel packages

@@ -16,10 +16,13 @@
 // user space as if the call had just finished. So a thousand blocked threads cost
 // a thousand thread records (one page each, with the XSAVE area), nothing more.
 //
-// One FIFO run queue, round-robin with a time slice; a binary heap of deadlines
-// for timed waits (futex timeouts, nanosleep); futex waiters hashed by address.
-// The caller arms the one hardware timer for min(next deadline, end of slice), so
-// an idle CPU takes no interrupts it does not need (tickless).
+// One FIFO run queue shared by every CPU, round-robin with a time slice per CPU;
+// a binary heap of deadlines for timed waits (futex timeouts, nanosleep); futex
+// waiters hashed by address. Each CPU has its running thread and slice end; the
+// kernel says which CPU it runs on (Enter) when it takes the kernel lock, and
+// only one CPU at a time is in here (rt/internal/kernel/smp.go). The caller arms
+// each CPU's timer for min(next deadline, end of its slice), so an idle CPU takes
+// no interrupts it does not need (tickless).
 package sched
 
 import (

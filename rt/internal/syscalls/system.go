@@ -3,6 +3,8 @@
 // Each number maps to one function in Dispatch's switch; a number it does not
 // know returns ENOSYS and is logged once. fork, vfork, execve, execveat and
 // clone without CLONE_THREAD fail with ENOSYS: there is one process, for good.
+// Signals (signal.go) and timers (timers.go) follow Linux x86-64; the power
+// button (power.go) asks the program to stop with SIGTERM.
 //
 // Context: kernel context, called from the trap handler with the calling thread's
 // registers (the Frame at the top of the kernel stack). A call that completes
