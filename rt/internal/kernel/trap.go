@@ -121,10 +121,13 @@ func schedule(k *Kernel, c *CPU, cur *sched.Thread, f *sched.Frame) {
 		s.Sched.Yield(cur) // its slice is over and others wait
 	}
 	s.Sched.Stopped(cur, now)
-	next := pickNext(k, c)
 	if cur.State == sched.Exiting {
+		// Freed before this CPU may idle (and drop the kernel lock) in
+		// pickNext: until then it would still count as a live thread. Its
+		// XSAVE area is not used again: the next thread's replaces it.
 		s.Free(cur)
 	}
+	next := pickNext(k, c)
 	*f = next.Frame
 	c.XSave = next.XSave
 	s.Deliver(next, f)
