@@ -631,7 +631,7 @@ func startProcess(k *Kernel, c *CPU, bi *bootInfo, hwcap uint32) {
 	t, _ := s.Sched.Add(taddr)
 	t.PFN, t.Pages = pfn, s.ThreadPages
 	t.XSave = taddr + syscalls.ThreadXSaveOff
-	initFPState(t.XSave)
+	s.InitFP(t.XSave)
 
 	sp := buildProcessStack(k, bi, hwcap)
 	bi.mark(phaseProcess)
@@ -708,11 +708,3 @@ func findCPUs(k *Kernel, bi *bootInfo) {
 }
 
 func kernelAddr(k *Kernel) uintptr { return kmem.Addr(k) }
-
-// initFPState gives a new thread the FP state Linux starts a process with: the
-// x87 control word 0x37F and MXCSR 0x1F80 (all exceptions masked); in the
-// XSAVE header every component is in its initial state.
-func initFPState(area uintptr) {
-	*kmem.At[uint16](area) = 0x37F
-	*kmem.At[uint32](area + 24) = 0x1F80
-}

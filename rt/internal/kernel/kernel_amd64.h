@@ -97,3 +97,22 @@
 #define AP_ALIVE 64
 #define AP_STACK32 96
 #define AP_SIZE 96
+
+// ENABLE_SSE lets Go code run on a CPU fresh from the mode switch: CR0.EM off,
+// CR0.MP on, CR4.OSFXSR and OSXMMEXCPT on, then FNINIT. Uses AX.
+#define ENABLE_SSE \
+	MOVQ	CR0, AX; \
+	ANDQ	$~4, AX; \
+	ORQ	$2, AX; \
+	MOVQ	AX, CR0; \
+	MOVQ	CR4, AX; \
+	ORQ	$0x600, AX; \
+	MOVQ	AX, CR4; \
+	BYTE $0xDB; BYTE $0xE3
+
+// SET_FS_BASE sets IA32_FS_BASE to AX. Uses AX, CX, DX.
+#define SET_FS_BASE \
+	MOVQ	AX, DX; \
+	SHRQ	$32, DX; \
+	MOVL	$0xC0000100, CX; \
+	WRMSR

@@ -253,7 +253,7 @@ func (s *System) pushFrame(t *sched.Thread, f *sched.Frame, sig int, code int16,
 		return false
 	}
 	// The handler starts with a clean FP state, as on Linux.
-	s.initFP(t.XSave)
+	s.InitFP(t.XSave)
 	f.RSP = frame
 	f.RIP = a.Handler
 	f.RDI = uint64(sig)
@@ -324,9 +324,9 @@ func (s *System) saveFP(t *sched.Thread, fp uint64) bool {
 		s.copyOut(fp+s.XSaveSize, kmem.Addr(&magic2), 4) == 0
 }
 
-// initFP puts the save area at xs in the state a new program starts with: every
+// InitFP puts the save area at xs in the state a new program starts with: every
 // component in its initial state, x87 control word and MXCSR at their defaults.
-func (s *System) initFP(xs uintptr) {
+func (s *System) InitFP(xs uintptr) {
 	kmem.Zero(xs, 512)
 	*kmem.At[uint16](xs + fpFCW) = 0x37F
 	*kmem.At[uint32](xs + fpMXCSR) = 0x1F80
@@ -369,7 +369,7 @@ func (s *System) sigreturn(t *sched.Thread, f *sched.Frame) bool {
 // XRSTOR or FXRSTOR would fault on. fp 0 means the initial state.
 func (s *System) restoreFP(t *sched.Thread, fp uint64) bool {
 	if fp == 0 {
-		s.initFP(t.XSave)
+		s.InitFP(t.XSave)
 		return true
 	}
 	if fp&63 != 0 && s.XFeatures != 0 || fp&15 != 0 {
@@ -388,7 +388,7 @@ func (s *System) restoreFP(t *sched.Thread, fp uint64) bool {
 		size = s.XSaveSize
 	}
 	if s.copyIn(xs, fp, size) != 0 {
-		s.initFP(xs)
+		s.InitFP(xs)
 		return false
 	}
 	ok := *kmem.At[uint32](xs + fpMXCSR)&^s.MXCSRMask == 0
@@ -405,7 +405,7 @@ func (s *System) restoreFP(t *sched.Thread, fp uint64) bool {
 		}
 	}
 	if !ok {
-		s.initFP(xs)
+		s.InitFP(xs)
 	}
 	return ok
 }
