@@ -109,6 +109,11 @@ type Config struct {
 	// environment and arguments, so its KEY=VALUE words (with a dotted KEY) are
 	// read as kernel parameters. For tests and debugging; not checked.
 	AppendExtra string
+	// Net is the guest's network: NetUser ("" too), NetNone, or NetTapPrefix
+	// plus a tap device's name.
+	Net string
+	// Forward lists host ports forwarded to guest ports (NetUser only).
+	Forward []Forward
 	// Verbose prints the QEMU command line to Run's stderr before starting it.
 	Verbose bool
 	// MakeImage writes a bootable image of src to dst; nil means boot/image's
@@ -238,7 +243,7 @@ func (c Config) Command(image, cmdline string) []string {
 	if err != nil {
 		accel = c.Accel // let QEMU say what it thinks of it
 	}
-	return []string{
+	argv := []string{
 		c.qemu(),
 		"-M", "microvm",
 		"-accel", accel,
@@ -256,6 +261,16 @@ func (c Config) Command(image, cmdline string) []string {
 		"-kernel", image,
 		"-append", cmdline,
 	}
+	// A bad network setting fails Run before this (CheckNet); here it is
+	// left out.
+	net, _ := c.netArgs()
+	return append(argv, net...)
+}
+
+// CheckNet says whether Net and Forward make sense together.
+func (c Config) CheckNet() error {
+	_, err := c.netArgs()
+	return err
 }
 
 // ErrNotFound is wrapped by the error Run returns when the QEMU binary is missing.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,6 +51,8 @@ func TestCommand(t *testing.T) {
 		"-serial", "stdio",
 		"-kernel", "/tmp/x/kernel.elf",
 		"-append", `A=1 -- "b c"`,
+		// The default network: virtio-net on QEMU's user network.
+		"-netdev", "user,id=net0", "-device", "virtio-net-device,netdev=net0",
 	}
 	tests := []struct {
 		name string
@@ -344,7 +347,7 @@ func TestRunStderrAndVerbose(t *testing.T) {
 	lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
 	require.Len(t, lines, 2, stderr)
 	assert.Contains(t, lines[0], " -M microvm -accel tcg -cpu max ", "-v prints the command first")
-	assert.True(t, strings.HasSuffix(lines[0], ` FAKEQEMU_EXIT=1 -- it'\''s'`), "quoted for a shell: %s", lines[0])
+	assert.True(t, strings.HasSuffix(lines[0], ` FAKEQEMU_EXIT=1 -- it'\''s' -netdev user,id=net0 -device virtio-net-device,netdev=net0`), "quoted for a shell: %s", lines[0])
 	assert.Equal(t, "qemu-system-x86_64: something", lines[1])
 }
 
@@ -389,4 +392,37 @@ func TestRealQEMUVersion(t *testing.T) {
 	require.NoError(t, err, "%s", out)
 	assert.Contains(t, string(out), "QEMU emulator version")
 	t.Logf("%s", bytes.TrimSpace(out))
+}
+
+func TestNetwork(t *testing.T) {
+	tail := func(c qemu.Config) []string {
+		argv := c.Command("/k", "x")
+		i := slices.Index(argv, "-append")
+		return argv[i+2:]
+	}
+	assert.Equal(t, []string{"-netdev", "user,id=net0", "-device", "virtio-net-device,netdev=net0"}, tail(qemu.Config{Accel: qemu.AccelTCG}))
+	fwd := qemu.Config{Accel: qemu.AccelTCG, Forward: []qemu.Forward{{"tcp", 8080, 80}, {"udp", 5353, 53}}}
+	assert.Equal(t, []string{"-netdev", "user,id=net0,hostfwd=tcp:127.0.0.1:8080-:80,hostfwd=udp:127.0.0.1:5353-:53",
+		"-device", "virtio-net-device,netdev=net0"}, tail(fwd))
+	assert.Empty(t, tail(qemu.Config{Accel: qemu.AccelTCG, Net: qemu.NetNone}))
+	assert.Equal(t, []string{"-netdev", "tap,id=net0,ifname=tap0,script=no,downscript=no", "-device", "virtio-net-device,netdev=net0"},
+		tail(qemu.Config{Accel: qemu.AccelTCG, Net: "tap:tap0"}))
+	for _, bad := range []qemu.Config{
+		{Net: "bogus"}, {Net: "tap:"}, {Net: "tap:a,b"},
+		{Net: qemu.NetNone, Forward: []qemu.Forward{{"tcp", 1, 2}}},
+		{Net: "tap:tap0", Forward: []qemu.Forward{{"tcp", 1, 2}}},
+		{Forward: []qemu.Forward{{"sctp", 1, 2}}},
+	} {
+		assert.Error(t, bad.CheckNet(), "%+v", bad)
+	}
+	f, err := qemu.ParseForward("8080:80")
+	require.NoError(t, err)
+	assert.Equal(t, qemu.Forward{"tcp", 8080, 80}, f)
+	f, err = qemu.ParseForward("udp:0:53")
+	require.NoError(t, err)
+	assert.Equal(t, qemu.Forward{"udp", 0, 53}, f)
+	for _, bad := range []string{"", "80", "tcp:80", "x:1:2", "1:0", "70000:1", "a:b"} {
+		_, err := qemu.ParseForward(bad)
+		assert.Error(t, err, bad)
+	}
 }

@@ -78,6 +78,9 @@ func Run(ctx context.Context, c Config, binary string, args, env []string, stdou
 	if err != nil {
 		return failed(err)
 	}
+	if err := c.CheckNet(); err != nil {
+		return failed(err)
+	}
 	if c.QEMU, err = lookQEMU(c.qemu()); err != nil {
 		return failed(err)
 	}

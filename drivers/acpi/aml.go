@@ -170,6 +170,13 @@ func (r *amlReader) integer(off uint32) (v uint64, next uint32, ok bool) {
 // encoding of a seven-character ID ("PNP0A08"), and fills d from it. It
 // returns ErrNotFound when there is none.
 func (s *Scanner) FindDevice(mem *Memory, t Table, hid string, d *Device) error {
+	return s.FindNthDevice(mem, t, hid, 0, d)
+}
+
+// FindNthDevice is FindDevice for the nth (from 0) Device whose _HID is hid,
+// in the order the devices end in the table: QEMU's microvm lists one
+// "LNRO0005" (virtio-mmio) device per transport.
+func (s *Scanner) FindNthDevice(mem *Memory, t Table, hid string, nth int, d *Device) error {
 	*d = Device{}
 	t, err := readTable(mem, t.Addr, s.win[:HeaderSize])
 	if err != nil {
@@ -199,8 +206,11 @@ func (s *Scanner) FindDevice(mem *Memory, t Table, hid string, d *Device) error 
 			r.bad = false
 			pos = f.end
 			if f.device && f.match {
-				*d = f.dev
-				return nil
+				if nth == 0 {
+					*d = f.dev
+					return nil
+				}
+				nth--
 			}
 			continue
 		}

@@ -138,6 +138,16 @@ func parseFlags(argv, env []string, stderr io.Writer) (cfg qemu.Config, rest []s
 	fs.DurationVar(&cfg.Grace, "grace", qemu.DefaultGrace,
 		"kill the VM if it is still running `DURATION` after Ctrl-C or SIGTERM pressed its power button")
 	fs.BoolVar(&cfg.Verbose, "v", false, "print the QEMU command line on stderr")
+	fs.StringVar(&cfg.Net, "net", qemu.NetUser,
+		"the guest's network: user (QEMU's user network: the guest is 10.0.2.15, the host 10.0.2.2), none, or tap:IFNAME")
+	fs.Func("fwd", "forward a host port, bound to 127.0.0.1, to a guest port: [tcp|udp:]HOSTPORT:GUESTPORT (repeatable; -net user)",
+		func(v string) error {
+			f, err := qemu.ParseForward(v)
+			if err == nil {
+				cfg.Forward = append(cfg.Forward, f)
+			}
+			return err
+		})
 	fs.StringVar(&cfg.AppendExtra, "append-extra", "",
 		"raw kernel parameters, put before the app's environment and arguments (for debugging)")
 	fs.Usage = func() { usage(fs) }

@@ -9,6 +9,7 @@ import (
 	"github.com/unigo-dev/unigo/drivers/apic"
 	"github.com/unigo-dev/unigo/drivers/serial"
 	"github.com/unigo-dev/unigo/internal/x86"
+	"github.com/unigo-dev/unigo/netstack/netcall"
 	"github.com/unigo-dev/unigo/rt/internal/klog"
 	"github.com/unigo-dev/unigo/rt/internal/kmem"
 	"github.com/unigo-dev/unigo/rt/internal/linux"
@@ -634,6 +635,7 @@ func startProcess(k *Kernel, c *CPU, bi *bootInfo, hwcap uint32) {
 	s.InitFP(t.XSave)
 
 	sp := buildProcessStack(k, bi, hwcap)
+	routeDevices(k, c)
 	bi.mark(phaseProcess)
 
 	t.Frame = sched.Frame{RIP: k.Image.entry, RSP: sp, RFLAGS: 0x202, Vector: 0}
@@ -655,6 +657,9 @@ func startProcess(k *Kernel, c *CPU, bi *bootInfo, hwcap uint32) {
 			t := s.Clock.FromTSC(m.tsc)
 			l.S("unigo: boot:   ").S(phaseName(m.phase)).S(" done at ").U(uint64(t / 1000)).S(" us (+").U(uint64((t - prev) / 1000)).S(")").Out()
 			prev = t
+		}
+		for i := 0; i < s.Devices(); i++ {
+			l.S("unigo: boot: device ").D(int64(i)).S(": virtio-mmio, interrupt ").U(uint64(s.DeviceIRQ(i))).Out()
 		}
 		free := fr.Avail()
 		l.S("unigo: boot: memory ").U(fr.Total() * mm.PageSize >> 20).S(" MiB, ").D(free * mm.PageSize >> 10).S(" KiB available to the program").Out()
@@ -690,6 +695,7 @@ func findCPUs(k *Kernel, bi *bootInfo) {
 	if err := acpi.Parse(&mem, bi.rsdp, &k.ACPI); err != nil || !k.ACPI.HasMADT {
 		return
 	}
+	findMMIODevices(k, &mem)
 	m := &k.ACPI.MADT
 	for i := 0; i < m.NumCPUs; i++ {
 		cpu := &m.CPUs[i]
@@ -705,6 +711,24 @@ func findCPUs(k *Kernel, bi *bootInfo) {
 		k.NCPU++
 	}
 	k.Sys.NCPU = k.NCPU
+}
+
+// findMMIODevices lists the virtio-mmio transports the DSDT describes (QEMU's
+// microvm with ACPI; without ACPI it puts them on the command line instead,
+// which buildProcessStack reads).
+func findMMIODevices(k *Kernel, mem *acpi.Memory) {
+	if !k.ACPI.HasDSDT {
+		return
+	}
+	var d acpi.Device
+	for n := 0; n < 32; n++ {
+		if k.ACPI.Scanner.FindNthDevice(mem, k.ACPI.DSDT, "LNRO0005", n, &d) != nil {
+			return
+		}
+		if d.HasMem && d.HasIRQ {
+			k.Sys.AddDevice(netcall.DeviceVirtioMMIO, d.IRQ, uint64(d.MemBase), uint64(d.MemLen))
+		}
+	}
 }
 
 func kernelAddr(k *Kernel) uintptr { return kmem.Addr(k) }

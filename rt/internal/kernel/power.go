@@ -3,6 +3,7 @@ package kernel
 import (
 	"github.com/unigo-dev/unigo/drivers/acpi"
 	"github.com/unigo-dev/unigo/drivers/ioapic"
+	"github.com/unigo-dev/unigo/rt/internal/klog"
 	"github.com/unigo-dev/unigo/rt/internal/kmem"
 	"github.com/unigo-dev/unigo/rt/internal/mm"
 )
@@ -59,6 +60,31 @@ func setupPowerButton(k *Kernel, c *CPU) {
 		}
 		a.Route(g.IRQ, vecGED, c.APICID, flags)
 		return
+	}
+}
+
+// vecDevice is the first device vector: device i interrupts on vecDevice+i.
+const vecDevice = 0x60
+
+// routeDevices sends each device's interrupt line to the boot CPU, where
+// takePending counts it for the device's driver (syscalls.DeviceInterrupt).
+// The lines are edge-triggered: virtio raises its line when it has something
+// new, and the driver acknowledges the device before it looks for more.
+func routeDevices(k *Kernel, c *CPU) {
+	s := &k.Sys
+	for i := 0; i < s.Devices(); i++ {
+		gsi := s.DeviceIRQ(i)
+		routed := false
+		for j := 0; j < k.NIOAPIC && !routed; j++ {
+			if a := &k.IOAPICs[j]; a.Has(gsi) {
+				a.Route(gsi, uint8(vecDevice+i), c.APICID, 0)
+				routed = true
+			}
+		}
+		if !routed {
+			var l klog.Line
+			l.S("unigo: no IOAPIC input for device ").D(int64(i)).S("'s interrupt ").U(uint64(gsi)).Out()
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"github.com/unigo-dev/unigo/boot/cmdline"
+	"github.com/unigo-dev/unigo/netstack/netcall"
 	"github.com/unigo-dev/unigo/rt/internal/klog"
 	"github.com/unigo-dev/unigo/rt/internal/kmem"
 	"github.com/unigo-dev/unigo/rt/internal/linux"
@@ -105,6 +106,10 @@ func buildProcessStack(k *Kernel, bi *bootInfo, hwcap uint32) uint64 {
 	m := copy(exeBuf[:], strs[argv0.off:argv0.off+argv0.n])
 	s.Init(exeBuf[:m], k.Image.end)
 	s.Strace, s.SelfTest = p.strace, p.selftest
+	for _, d := range p.mmio[:p.nmmio] {
+		s.AddDevice(netcall.DeviceVirtioMMIO, d.irq, d.base, d.size)
+	}
+	s.SetNetParams(p.net[:p.nnet])
 	s.ShutdownGrace = syscalls.DefaultShutdownGrace
 	if p.shutdownGrace >= 0 {
 		s.ShutdownGrace = int64(p.shutdownGrace) * 1_000_000_000

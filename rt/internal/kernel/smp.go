@@ -129,10 +129,11 @@ func apEntry32Addr() uintptr
 func boot32GDTR() uintptr
 
 // Start-up timing: how long to wait for an AP to report in after each start-up
-// IPI. Hypervisors start a vCPU at once; the wait bounds a CPU that never comes.
+// IPI. Hypervisors start a vCPU at once, but an emulated one on a loaded host
+// may take a while; the wait bounds a CPU that never comes.
 const (
-	apSIPIWait = 10_000_000  // ns before the second start-up IPI
-	apTimeout  = 500_000_000 // ns before giving up on it
+	apSIPIWait = 10_000_000    // ns before the second start-up IPI
+	apTimeout  = 5_000_000_000 // ns before giving up on it
 )
 
 // startAPs starts every CPU the MADT lists besides the boot CPU. It runs at the
@@ -178,9 +179,11 @@ func startAPs(k *Kernel, bi *bootInfo) {
 			x86.Pause()
 		}
 		if atomic.LoadUint64(&ap.Alive) == 0 {
+			// It may still come, late, and read the start-up block: do not
+			// rewrite it for another CPU.
 			var l klog.Line
-			l.S("unigo: CPU ").D(int64(i)).S(" (APIC ID ").U(uint64(c.APICID)).S(") did not start").Out()
-			continue
+			l.S("unigo: CPU ").D(int64(i)).S(" (APIC ID ").U(uint64(c.APICID)).S(") did not start; not starting the rest").Out()
+			break
 		}
 		n++
 	}

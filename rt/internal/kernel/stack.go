@@ -58,6 +58,19 @@ type kparams struct {
 	// unigo.shutdown_grace=SECONDS: how long the program has to exit after the
 	// power button's SIGTERM; -1 when not given.
 	shutdownGrace int
+	// virtio_mmio.device=SIZE@BASE:IRQ entries (QEMU's microvm writes them).
+	mmio  [8]mmioDevice
+	nmmio int
+	// unigo.net.KEY=VALUE parameters, as "KEY=VALUE\n" lines, for the network
+	// service.
+	net  [512]byte
+	nnet int
+}
+
+// mmioDevice is one virtio_mmio.device= entry.
+type mmioDevice struct {
+	size, base uint64
+	irq        uint32
 }
 
 // params reads the kernel parameters from the command line's words.
@@ -81,9 +94,80 @@ func params(strs []byte, words []word) kparams {
 			if len(val) > 0 {
 				p.shutdownGrace = atoi(val)
 			}
+		case "virtio_mmio.device":
+			if d, ok := parseMMIO(val); ok && p.nmmio < len(p.mmio) {
+				p.mmio[p.nmmio] = d
+				p.nmmio++
+			}
+		default:
+			if len(key) > len("unigo.net.") && string(key[:len("unigo.net.")]) == "unigo.net." &&
+				p.nnet+len(key)+len(val)+2-len("unigo.net.") <= len(p.net) {
+				p.nnet += copy(p.net[p.nnet:], key[len("unigo.net."):])
+				p.net[p.nnet] = '='
+				p.nnet++
+				p.nnet += copy(p.net[p.nnet:], val)
+				p.net[p.nnet] = '\n'
+				p.nnet++
+			}
 		}
 	}
 	return p
+}
+
+// parseMMIO reads Linux's virtio_mmio.device syntax: SIZE@BASE:IRQ[:ID], the
+// numbers decimal or 0x hex, SIZE with an optional K or M.
+func parseMMIO(v []byte) (mmioDevice, bool) {
+	var d mmioDevice
+	size, rest, ok := number(v)
+	if !ok || len(rest) == 0 {
+		return d, false
+	}
+	switch rest[0] {
+	case 'K', 'k':
+		size <<= 10
+		rest = rest[1:]
+	case 'M', 'm':
+		size <<= 20
+		rest = rest[1:]
+	}
+	if len(rest) == 0 || rest[0] != '@' {
+		return d, false
+	}
+	base, rest, ok := number(rest[1:])
+	if !ok || len(rest) == 0 || rest[0] != ':' {
+		return d, false
+	}
+	irq, rest, ok := number(rest[1:])
+	if !ok || (len(rest) > 0 && rest[0] != ':') || size == 0 || irq > 255 {
+		return d, false
+	}
+	return mmioDevice{size: size, base: base, irq: uint32(irq)}, true
+}
+
+// number reads a decimal or 0x-prefixed hex number from the start of b.
+func number(b []byte) (uint64, []byte, bool) {
+	base := uint64(10)
+	if len(b) > 2 && b[0] == '0' && (b[1] == 'x' || b[1] == 'X') {
+		base, b = 16, b[2:]
+	}
+	var n uint64
+	i := 0
+	for ; i < len(b) && i < 16; i++ {
+		c := b[i]
+		var d uint64
+		switch {
+		case c >= '0' && c <= '9':
+			d = uint64(c - '0')
+		case base == 16 && c >= 'a' && c <= 'f':
+			d = uint64(c-'a') + 10
+		case base == 16 && c >= 'A' && c <= 'F':
+			d = uint64(c-'A') + 10
+		default:
+			return n, b[i:], i > 0
+		}
+		n = n*base + d
+	}
+	return n, b[i:], i > 0
 }
 
 func atoi(b []byte) int {

@@ -15,7 +15,7 @@ import (
 // a command line the runner could have written, and reads it back the way a
 // C runtime or Go's rt0 reads it.
 func TestInitialStack(t *testing.T) {
-	line, err := cmdline.Encode([]string{"unigo.maxthreads=64", "unigo.shutdown_grace=3"}, "/bin/app", []string{"a", "b c", "", "-test.run=^X$"},
+	line, err := cmdline.Encode([]string{"unigo.maxthreads=64", "unigo.shutdown_grace=3", "unigo.net.ip=10.0.0.2/24", "unigo.net.gw=10.0.0.1"}, "/bin/app", []string{"a", "b c", "", "-test.run=^X$"},
 		[]string{"HOME=/root", "my.var=1"})
 	require.NoError(t, err)
 	raw := []byte(line + " virtio_mmio.device=512@0xfeb00e00:12")
@@ -23,7 +23,13 @@ func TestInitialStack(t *testing.T) {
 	words := make([]word, len(raw)/2+2)
 	nw, used, argv0, e := decodeCmdline(raw, strs, words)
 	require.Equal(t, cmdline.ErrNone, e)
-	assert.Equal(t, kparams{maxThreads: 64, shutdownGrace: 3}, params(strs, words[:nw]))
+	kp := params(strs, words[:nw])
+	assert.Equal(t, 64, kp.maxThreads)
+	assert.Equal(t, 3, kp.shutdownGrace)
+	assert.False(t, kp.bootlog || kp.strace || kp.selftest)
+	assert.Equal(t, 1, kp.nmmio)
+	assert.Equal(t, mmioDevice{size: 512, base: 0xfeb00e00, irq: 12}, kp.mmio[0])
+	assert.Equal(t, "ip=10.0.0.2/24\ngw=10.0.0.1\n", string(kp.net[:kp.nnet]))
 
 	aux := auxv{{linux.AT_PAGESZ, 4096}, {linux.AT_ENTRY, 0x401000}}
 	var random [16]byte
@@ -87,4 +93,30 @@ func TestStackWithoutArgv0UsesDefault(t *testing.T) {
 	_ = used
 	_, _, _, e = decodeCmdline([]byte(`"unterminated`), strs, words)
 	assert.Equal(t, cmdline.ErrQuote, e)
+}
+
+func TestParseMMIO(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want mmioDevice
+		ok   bool
+	}{
+		{"512@0xfeb00e00:12", mmioDevice{512, 0xfeb00e00, 12}, true},
+		{"0x200@0xd0000000:5:3", mmioDevice{0x200, 0xd0000000, 5}, true},
+		{"4K@0x1000:33", mmioDevice{4096, 0x1000, 33}, true},
+		{"1M@4096:1", mmioDevice{1 << 20, 4096, 1}, true},
+		{"@0x1000:1", mmioDevice{}, false},
+		{"512@:1", mmioDevice{}, false},
+		{"512@0x1000", mmioDevice{}, false},
+		{"512@0x1000:", mmioDevice{}, false},
+		{"512@0x1000:1x", mmioDevice{}, false},
+		{"0@0x1000:1", mmioDevice{}, false},
+		{"512@0x1000:300", mmioDevice{}, false},
+	} {
+		got, ok := parseMMIO([]byte(tc.in))
+		assert.Equal(t, tc.ok, ok, tc.in)
+		if tc.ok {
+			assert.Equal(t, tc.want, got, tc.in)
+		}
+	}
 }

@@ -168,6 +168,11 @@ func takePending(k *Kernel, c *CPU) {
 	if c.Pending[vecGED/64]&(1<<(vecGED%64)) != 0 {
 		gedEvent(k)
 	}
+	for i := 0; i < k.Sys.Devices(); i++ {
+		if v := vecDevice + i; c.Pending[v/64]&(1<<(v%64)) != 0 {
+			k.Sys.DeviceInterrupt(i)
+		}
+	}
 	for i := range c.Pending {
 		c.Pending[i] = 0
 	}

@@ -39,6 +39,10 @@ const (
 	ENAMETOOLONG Errno = 36
 	ENOSYS       Errno = 38
 	ELOOP        Errno = 40
+	ENOTSOCK     Errno = 88
+	EMSGSIZE     Errno = 90
+	EOPNOTSUPP   Errno = 95
+	ENOBUFS      Errno = 105
 	ETIMEDOUT    Errno = 110
 )
 

@@ -36,6 +36,21 @@ const (
 	SYS_setitimer         = 38
 	SYS_getpid            = 39
 	SYS_socket            = 41
+	SYS_connect           = 42
+	SYS_accept            = 43
+	SYS_sendto            = 44
+	SYS_recvfrom          = 45
+	SYS_sendmsg           = 46
+	SYS_recvmsg           = 47
+	SYS_shutdown          = 48
+	SYS_bind              = 49
+	SYS_listen            = 50
+	SYS_getsockname       = 51
+	SYS_getpeername       = 52
+	SYS_socketpair        = 53
+	SYS_setsockopt        = 54
+	SYS_getsockopt        = 55
+	SYS_accept4           = 288
 	SYS_clone             = 56
 	SYS_fork              = 57
 	SYS_vfork             = 58
@@ -186,6 +201,8 @@ const (
 	FD_CLOEXEC          = 1
 	S_IFCHR             = 0o020000
 	S_IFDIR             = 0o040000
+	S_IFREG             = 0o100000
+	S_IFSOCK            = 0o140000
 	PATH_MAX            = 4096
 )
 
@@ -294,6 +311,29 @@ const (
 	ITIMER_VIRTUAL  = 1
 	ITIMER_PROF     = 2
 )
+
+// Sockets.
+const (
+	SOCK_NONBLOCK = O_NONBLOCK
+	SOCK_CLOEXEC  = O_CLOEXEC
+	MSG_DONTWAIT  = 0x40
+	MSG_NOSIGNAL  = 0x4000
+	FIONBIO       = 0x5421
+	FIONREAD      = 0x541B
+)
+
+// Msghdr is struct msghdr.
+type Msghdr struct {
+	Name       uint64
+	Namelen    uint32
+	_          uint32
+	Iov        uint64
+	Iovlen     uint64
+	Control    uint64
+	Controllen uint64
+	Flags      int32
+	_          int32
+}
 
 // Siginfo is siginfo_t: 128 bytes, the fields after Code depend on the signal.
 type Siginfo struct {

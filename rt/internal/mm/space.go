@@ -190,6 +190,34 @@ func (m *Memory) MapFixed(start, end, phys uint64, prot uint32) linux.Errno {
 	return 0
 }
 
+// MapDevice maps size bytes of physical memory at phys (device registers, or DMA
+// memory the kernel allocated) read-write and never executable, at an address
+// it chooses below MmapTop, and returns it. Uncached for registers. Like the
+// image, the mapping cannot be unmapped or changed.
+func (m *Memory) MapDevice(phys, size uint64, uncached bool) (uint64, linux.Errno) {
+	size = (size + PageSize - 1) &^ (PageSize - 1)
+	if size == 0 || phys&(PageSize-1) != 0 {
+		return 0, linux.EINVAL
+	}
+	start, ok := m.findFree(size)
+	if !ok {
+		return 0, linux.ENOMEM
+	}
+	if !m.insertAt(m.find(start), VMA{Start: start, End: start + size, Prot: linux.PROT_READ | linux.PROT_WRITE, Kind: Fixed, Phys: phys}) {
+		return 0, linux.ENOMEM
+	}
+	flags := pteFlags(linux.PROT_READ | linux.PROT_WRITE)
+	if uncached {
+		flags |= PTEPCD
+	}
+	for off := uint64(0); off < size; off += PageSize {
+		if !m.PT.Map(start+off, phys+off, flags, &m.Frames) {
+			return 0, linux.ENOMEM
+		}
+	}
+	return start, 0
+}
+
 // Mmap implements mmap(2) for anonymous memory.
 func (m *Memory) Mmap(addr, length uint64, prot, flags uint32) (uint64, linux.Errno) {
 	if length == 0 || prot&^(linux.PROT_READ|linux.PROT_WRITE|linux.PROT_EXEC) != 0 {

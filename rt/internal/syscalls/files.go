@@ -17,6 +17,8 @@ const (
 	kindNull
 	kindEventfd
 	kindEpoll
+	kindSocket  // val: the network service's socket id (net.go)
+	kindMemFile // val: which (etc.go); off: the read position
 )
 
 type file struct {
@@ -29,6 +31,7 @@ type file struct {
 	// epoll reports each edge once.
 	seq uint32
 	val uint64 // eventfd: the counter; epoll: the interest set's index
+	off uint64 // a memory file's read position
 }
 
 func (s *System) fd(n uint64) (*file, bool) {
@@ -48,6 +51,10 @@ func (s *System) read(t *sched.Thread, n, buf, count uint64) uint64 {
 	switch f.kind {
 	case kindEventfd:
 		return s.eventfdRead(t, n, f, buf, count)
+	case kindSocket:
+		return s.sockCall(t, linux.SYS_read, n, buf, count, 0, 0, 0)
+	case kindMemFile:
+		return s.memRead(f, buf, count)
 	case kindConsoleIn, kindNull:
 		if count > 0 {
 			if e := s.Mem.Prepare(buf, 1, mm.Write); e != 0 {
@@ -59,12 +66,14 @@ func (s *System) read(t *sched.Thread, n, buf, count uint64) uint64 {
 	return neg(linux.EBADF)
 }
 
-func (s *System) write(n, buf, count uint64) uint64 {
+func (s *System) write(t *sched.Thread, n, buf, count uint64) uint64 {
 	f, ok := s.fd(n)
 	if !ok {
 		return neg(linux.EBADF)
 	}
 	switch f.kind {
+	case kindSocket:
+		return s.sockCall(t, linux.SYS_write, n, buf, count, 0, 0, 0)
 	case kindEventfd:
 		return s.eventfdWrite(f, buf, count)
 	case kindConsoleOut:
@@ -97,9 +106,12 @@ func (s *System) console(buf, count uint64) linux.Errno {
 // iovec is struct iovec.
 type iovec struct{ base, len uint64 }
 
-func (s *System) writev(n, iov, cnt uint64) uint64 {
+func (s *System) writev(t *sched.Thread, n, iov, cnt uint64) uint64 {
 	if cnt > 1024 {
 		return neg(linux.EINVAL)
+	}
+	if f, ok := s.fd(n); ok && f.kind == kindSocket {
+		return s.sockCall(t, linux.SYS_writev, n, iov, cnt, 0, 0, 0)
 	}
 	var total uint64
 	for i := uint64(0); i < cnt; i++ {
@@ -110,7 +122,7 @@ func (s *System) writev(n, iov, cnt uint64) uint64 {
 		if v.len == 0 {
 			continue
 		}
-		r := s.write(n, v.base, v.len)
+		r := s.write(t, n, v.base, v.len)
 		if int64(r) < 0 {
 			if total > 0 {
 				return total
@@ -126,8 +138,12 @@ func (s *System) readv(t *sched.Thread, n, iov, cnt uint64) uint64 {
 	if cnt > 1024 {
 		return neg(linux.EINVAL)
 	}
-	if _, ok := s.fd(n); !ok {
+	f, ok := s.fd(n)
+	if !ok {
 		return neg(linux.EBADF)
+	}
+	if f.kind == kindSocket {
+		return s.sockCall(t, linux.SYS_readv, n, iov, cnt, 0, 0, 0)
 	}
 	var v iovec
 	if cnt > 0 {
@@ -147,6 +163,9 @@ func (s *System) close(n uint64) uint64 {
 	if f.kind == kindEpoll && !s.sharedEpoll(n) {
 		s.epolls[f.val].used = false
 	}
+	if f.kind == kindSocket {
+		s.closeSock(f)
+	}
 	*f = file{}
 	return 0
 }
@@ -158,9 +177,22 @@ func (s *System) seek(n uint64) uint64 {
 	return neg(linux.ESPIPE)
 }
 
-func (s *System) ioctl(n uint64) uint64 {
-	if _, ok := s.fd(n); !ok {
+func (s *System) ioctl(n, req, arg uint64) uint64 {
+	f, ok := s.fd(n)
+	if !ok {
 		return neg(linux.EBADF)
+	}
+	if f.kind == kindSocket && req == linux.FIONBIO {
+		var v int32
+		if e := s.copyIn(kmem.Addr(&v), arg, 4); e != 0 {
+			return neg(e)
+		}
+		f.status &^= linux.O_NONBLOCK
+		if v != 0 {
+			f.status |= linux.O_NONBLOCK
+		}
+		s.setSockNonblock(f)
+		return 0
 	}
 	return neg(linux.ENOTTY) // the console is a serial line, not a terminal
 }
@@ -170,6 +202,11 @@ func (s *System) fstat(n, buf uint64) uint64 {
 	if !ok {
 		return neg(linux.EBADF)
 	}
+	return s.statFile(f, buf)
+}
+
+// statFile writes f's struct stat to buf.
+func (s *System) statFile(f *file, buf uint64) uint64 {
 	var st linux.Stat
 	st.Mode = linux.S_IFCHR | 0o620
 	st.Nlink = 1
@@ -183,6 +220,15 @@ func (s *System) fstat(n, buf uint64) uint64 {
 		st.Mode = linux.S_IFCHR | 0o666
 		st.Rdev = 1<<8 | 3 // /dev/null
 		st.Ino = 2
+	case kindSocket:
+		st.Mode = linux.S_IFSOCK | 0o777
+		st.Dev, st.Ino = 8, 1000+f.val
+	case kindMemFile:
+		st.Mode = linux.S_IFREG | 0o644
+		st.Dev, st.Ino = 9, 100+f.val
+		st.Size = int64(len(s.etcContent(f.val)))
+		st.Mtime.Sec = s.net.resolvTime / 1_000_000_000
+		st.Mtime.Nsec = s.net.resolvTime % 1_000_000_000
 	}
 	return ret(0, s.copyOut(buf, kmem.Addr(&st), uint64(unsafeSizeofStat)))
 }
@@ -209,7 +255,15 @@ func (s *System) dup(old, min uint64, cloexec bool) uint64 {
 	}
 	s.files[n] = *f
 	s.files[n].cloexec = cloexec
+	s.shareFile(f)
 	return n
+}
+
+// shareFile notes that another descriptor refers to f's open file.
+func (s *System) shareFile(f *file) {
+	if f.kind == kindSocket {
+		s.net.socks[f.val].refs++
+	}
 }
 
 func (s *System) dup2(old, new uint64) uint64 {
@@ -233,8 +287,12 @@ func (s *System) dup3(old, new, flags uint64) uint64 {
 	if new >= MaxFiles {
 		return neg(linux.EBADF)
 	}
+	if _, open := s.fd(new); open {
+		s.close(new) // dup3 closes what new was, as close would
+	}
 	s.files[new] = *f
 	s.files[new].cloexec = flags&linux.O_CLOEXEC != 0
+	s.shareFile(f)
 	return new
 }
 
@@ -255,7 +313,11 @@ func (s *System) fcntl(n, cmd, arg uint64) uint64 {
 	case linux.F_GETFL:
 		return uint64(f.status)
 	case linux.F_SETFL:
+		old := f.status
 		f.status = f.status&linux.O_ACCMODE | uint32(arg)&linux.O_NONBLOCK
+		if f.kind == kindSocket && old != f.status {
+			s.setSockNonblock(f)
+		}
 		return 0
 	case linux.F_DUPFD:
 		return s.dup(n, arg, false)
@@ -304,18 +366,22 @@ func equal(b []byte, s string) bool {
 	return true
 }
 
-// lookup resolves a path to the few names that exist: /dev/null and /dev/console
-// (and / itself). Everything else is ENOENT: there is no file system.
-func lookup(p []byte) (kind uint8, dir bool, e linux.Errno) {
+// lookup resolves a path to the few names that exist: /dev/null and /dev/console,
+// the network files in /etc (etc.go), and / itself. Everything else is ENOENT:
+// there is no file system.
+func lookup(p []byte) (kind uint8, val uint64, dir bool, e linux.Errno) {
 	switch {
 	case equal(p, "/dev/null"):
-		return kindNull, false, 0
+		return kindNull, 0, false, 0
 	case equal(p, "/dev/console"), equal(p, "/dev/tty"):
-		return kindConsoleOut, false, 0
-	case equal(p, "/"), equal(p, "/dev"), equal(p, "."):
-		return 0, true, 0
+		return kindConsoleOut, 0, false, 0
+	case equal(p, "/"), equal(p, "/dev"), equal(p, "."), equal(p, "/etc"):
+		return 0, 0, true, 0
 	}
-	return 0, false, linux.ENOENT
+	if i, ok := etcFile(p); ok {
+		return kindMemFile, i, false, 0
+	}
+	return 0, 0, false, linux.ENOENT
 }
 
 func (s *System) openat(dirfd, addr, flags uint64) uint64 {
@@ -324,18 +390,21 @@ func (s *System) openat(dirfd, addr, flags uint64) uint64 {
 	if e != 0 {
 		return neg(e)
 	}
-	kind, dir, e := lookup(buf[:n])
+	kind, val, dir, e := lookup(buf[:n])
 	if e != 0 {
 		return neg(e)
 	}
 	if dir {
 		return neg(linux.EISDIR)
 	}
+	if kind == kindMemFile && flags&linux.O_ACCMODE != linux.O_RDONLY {
+		return neg(linux.EROFS)
+	}
 	fd, ok := s.allocFD(0)
 	if !ok {
 		return neg(linux.EMFILE)
 	}
-	s.files[fd] = file{kind: kind, cloexec: flags&linux.O_CLOEXEC != 0, status: uint32(flags) & (linux.O_ACCMODE | linux.O_NONBLOCK)}
+	s.files[fd] = file{kind: kind, cloexec: flags&linux.O_CLOEXEC != 0, status: uint32(flags) & (linux.O_ACCMODE | linux.O_NONBLOCK), val: val}
 	return fd
 }
 
@@ -351,9 +420,13 @@ func (s *System) fstatat(dirfd, addr, buf, flags uint64) uint64 {
 		}
 		return neg(linux.ENOENT)
 	}
-	kind, dir, e := lookup(p[:n])
+	kind, val, dir, e := lookup(p[:n])
 	if e != 0 {
 		return neg(e)
+	}
+	if kind == kindMemFile {
+		f := file{kind: kind, val: val}
+		return s.statFile(&f, buf)
 	}
 	var st linux.Stat
 	st.Nlink = 1
@@ -378,7 +451,7 @@ func (s *System) faccessat(dirfd, addr uint64) uint64 {
 	if e != 0 {
 		return neg(e)
 	}
-	_, _, e = lookup(p[:n])
+	_, _, _, e = lookup(p[:n])
 	return ret(0, e)
 }
 

@@ -158,7 +158,7 @@ func (s *System) epollCtl(epfd, op, fd, evp uint64) uint64 {
 	}
 	// A file already ready when added (or modified) is reported once, even
 	// edge-triggered.
-	set.items[at] = interest{fd: int32(fd), events: ev.Events, data: ev.Data, seen: target.seq - 1}
+	set.items[at] = interest{fd: int32(fd), events: ev.Events, data: ev.Data, seen: s.edges(target) - 1}
 	s.fileReady()
 	return 0
 }
@@ -179,10 +179,21 @@ func (s *System) readiness(f *file) uint32 {
 		return linux.EPOLLIN
 	case kindConsoleOut:
 		return linux.EPOLLOUT
-	case kindNull:
+	case kindNull, kindMemFile:
 		return linux.EPOLLIN | linux.EPOLLOUT
+	case kindSocket:
+		return s.net.socks[f.val].events
 	}
 	return 0
+}
+
+// edges counts the times f became ready again: for EPOLLET, each is reported
+// once. A socket's count is its own, shared by its descriptors.
+func (s *System) edges(f *file) uint32 {
+	if f.kind == kindSocket {
+		return s.net.socks[f.val].seq
+	}
+	return f.seq
 }
 
 // collect writes up to max ready events of set to user memory at buf and returns
@@ -197,10 +208,10 @@ func (s *System) collect(set *epollSet, buf uint64, max int) (int, linux.Errno) 
 			continue
 		}
 		if it.events&linux.EPOLLET != 0 {
-			if it.seen == f.seq {
+			if it.seen == s.edges(f) {
 				continue
 			}
-			it.seen = f.seq
+			it.seen = s.edges(f)
 		}
 		if it.events&linux.EPOLLONESHOT != 0 {
 			it.events = 0

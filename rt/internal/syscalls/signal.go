@@ -107,6 +107,9 @@ func (s *System) interrupt(t *sched.Thread, sig int) {
 	}
 	switch {
 	case t.State == sched.Blocked:
+		if t.Wait == sched.WaitFutex {
+			s.interruptedNet(t) // a socket call the service may still be doing
+		}
 		s.Sched.Wake(t, -int64(linux.EINTR))
 	case t.State == sched.Running && int(t.CPU) != s.Sched.CPU():
 		s.Kick |= 1 << t.CPU

@@ -19,6 +19,7 @@
 package syscalls
 
 import (
+	"github.com/unigo-dev/unigo/netstack/netcall"
 	"github.com/unigo-dev/unigo/rt/internal/clock"
 	"github.com/unigo-dev/unigo/rt/internal/klog"
 	"github.com/unigo-dev/unigo/rt/internal/linux"
@@ -63,6 +64,9 @@ type System struct {
 	XFeatures uint64
 	MXCSRMask uint32
 
+	net     netState
+	devices [maxDevices]device
+	ndev    int
 	files   [MaxFiles]file
 	epolls  [maxEpolls]epollSet
 	actions [linux.NSIG + 1]linux.Sigaction
@@ -156,7 +160,7 @@ func (s *System) Dispatch(t *sched.Thread, f *sched.Frame) {
 	case linux.SYS_read:
 		r = s.read(t, a0, a1, a2)
 	case linux.SYS_write:
-		r = s.write(a0, a1, a2)
+		r = s.write(t, a0, a1, a2)
 	case linux.SYS_close:
 		r = s.close(a0)
 	case linux.SYS_fstat:
@@ -183,7 +187,7 @@ func (s *System) Dispatch(t *sched.Thread, f *sched.Frame) {
 	case linux.SYS_rt_sigpending:
 		r = s.sigpending(t, a0, a1)
 	case linux.SYS_ioctl:
-		r = s.ioctl(a0)
+		r = s.ioctl(a0, a1, a2)
 	case linux.SYS_readv:
 		r = s.readv(t, a0, a1, a2)
 	case linux.SYS_epoll_create, linux.SYS_epoll_create1:
@@ -199,7 +203,7 @@ func (s *System) Dispatch(t *sched.Thread, f *sched.Frame) {
 	case linux.SYS_eventfd2:
 		r = s.eventfd(a0, a1)
 	case linux.SYS_writev:
-		r = s.writev(a0, a1, a2)
+		r = s.writev(t, a0, a1, a2)
 	case linux.SYS_sched_yield:
 		s.Sched.Yield(t)
 		r = 0
@@ -324,6 +328,31 @@ func (s *System) Dispatch(t *sched.Thread, f *sched.Frame) {
 			break
 		}
 		r = selfTest(a0, a1)
+	case linux.SYS_socket, linux.SYS_bind, linux.SYS_connect, linux.SYS_listen, linux.SYS_accept,
+		linux.SYS_accept4, linux.SYS_shutdown, linux.SYS_getsockname, linux.SYS_getpeername,
+		linux.SYS_sendto, linux.SYS_recvfrom, linux.SYS_sendmsg, linux.SYS_recvmsg,
+		linux.SYS_setsockopt, linux.SYS_getsockopt:
+		r = s.sockCall(t, nr, a0, a1, a2, a3, a4, a5)
+	case linux.SYS_socketpair:
+		r = neg(linux.EOPNOTSUPP)
+	case netcall.SysNetTake:
+		r = s.netTake(t, a0, a1)
+	case netcall.SysNetReply:
+		r = s.netReply(a0, a1, a2, a3, a4, a5)
+	case netcall.SysNetReady:
+		r = s.netReady(a0, a1)
+	case netcall.SysNetConfig:
+		r = s.netConfig(a0, a1)
+	case netcall.SysNetResolv:
+		r = s.setResolv(a0, a1)
+	case netcall.SysDevice:
+		r = s.deviceInfo(a0, a1)
+	case netcall.SysDeviceMap:
+		r = s.deviceMap(a0)
+	case netcall.SysDMAAlloc:
+		r = s.dmaAlloc(a0, a1)
+	case netcall.SysIRQWait:
+		r = s.irqWait(t, a0, a1)
 	case linux.SYS_UNIGO_COUNT:
 		if a0 < linux.NumSyscalls {
 			r = s.counts[a0]

@@ -1,0 +1,119 @@
+// Package netcall is the contract between unigo's kernel and the network
+// service: the private system calls through which the kernel hands the
+// program's socket calls to the goroutines that run the network stack, and
+// through which drivers reach their devices. Both sides import it; it holds only
+// numbers and record layouts.
+//
+// Context: none of its own (constants and types). The kernel side is
+// rt/internal/syscalls (kernel context); the service side is package netstack
+// (goroutines).
+//
+// # Socket calls
+//
+// A socket system call the program makes becomes a Request, queued in the
+// kernel; the calling thread blocks. The service takes requests with
+// SysNetTake, which copies the Request and the call's input (the bytes to send,
+// a socket address, an option value) into the service's buffer, and answers
+// each with SysNetReply: the result (a value or -errno) and the call's output
+// (received bytes, an address, an option value), which the kernel copies into
+// the caller's memory before waking it. The service may answer later (a
+// blocking call); if the caller is interrupted first (a signal: EINTR), the
+// kernel queues a Cancel record with the request's ID, and drops the late
+// answer. The service never reads or writes the caller's memory itself: the
+// kernel's copies survive bad pointers (EFAULT).
+//
+// Readiness (the epoll events of each socket) is the service's to report:
+// SysNetReady sets a socket's current events, which epoll reads, and wakes
+// whoever waits on them.
+package netcall
+
+// Private system call numbers (a range Linux does not use).
+const (
+	// SysDevice(index, *Device) describes device index: 0, or -ENODEV past
+	// the last.
+	SysDevice = 0x1010
+	// SysDeviceMap(index) maps the device's registers (uncached, read-write)
+	// and returns their address; the same address every time.
+	SysDeviceMap = 0x1011
+	// SysDMAAlloc(size, *phys) allocates physically contiguous, zeroed,
+	// pinned memory, maps it read-write, stores its physical address at
+	// *phys and returns its address. It is never freed.
+	SysDMAAlloc = 0x1012
+	// SysIRQWait(index, seen) returns the device's interrupt count as soon
+	// as it differs from seen, blocking until then; 0 when woken by an
+	// interrupt (call again for the count) and -EINTR for a signal.
+	SysIRQWait = 0x1013
+	// SysNetTake(buf, len) blocks until there is a request (or cancel),
+	// copies it with its input data into buf and returns the bytes written.
+	SysNetTake = 0x1020
+	// SysNetReply(id, result, data, dataLen, addr, addrLen) answers request
+	// id: result, and output data and a socket address for the caller.
+	SysNetReply = 0x1021
+	// SysNetReady(buf, n) takes n Ready records: each socket's events now.
+	SysNetReady = 0x1022
+	// SysNetConfig(buf, len) copies the kernel command line's network
+	// parameters (unigo.net.*=VALUE, one per line) and returns their length.
+	SysNetConfig = 0x1023
+	// SysNetResolv(buf, len) sets /etc/resolv.conf (at most 1 KiB).
+	SysNetResolv = 0x1024
+)
+
+// Device kinds.
+const (
+	DeviceVirtioMMIO = 1
+)
+
+// Device is what SysDevice reports.
+type Device struct {
+	Kind uint32
+	IRQ  uint32 // the interrupt line (GSI)
+	Phys uint64 // registers
+	Size uint64
+}
+
+// Request is one socket call, as SysNetTake hands it over; its input data
+// (DataLen bytes) and destination address (AddrLen bytes) follow it in the
+// buffer.
+type Request struct {
+	ID   uint32 // answer with it
+	Op   uint32 // the Linux system call number (OpCancel: the request ID was canceled)
+	Sock int32  // the socket (-1 for socket())
+	// Nonblock is the descriptor's O_NONBLOCK (or MSG_DONTWAIT): with it the
+	// service must not wait.
+	Nonblock uint32
+	Args     [6]uint64 // the call's arguments, as the program passed them
+	DataLen  uint32    // input bytes after the header
+	AddrLen  uint32    // destination address bytes after the data
+	// Want is how many output bytes the caller can take (read size, option
+	// buffer); WantAddr the size of its address buffer.
+	Want     uint32
+	WantAddr uint32
+}
+
+// RequestSize is the size of Request in bytes.
+const RequestSize = 80
+
+// Ops that are not Linux system calls.
+const (
+	// OpCancel: the request whose ID is in Args[0] was interrupted; stop
+	// waiting for it (its answer is dropped).
+	OpCancel = 0x10000
+	// OpSetNonblock: Args[0] is the new O_NONBLOCK state of the socket (fcntl
+	// F_SETFL). No answer.
+	OpSetNonblock = 0x10001
+	// OpClose: the last descriptor of the socket was closed. No answer.
+	OpClose = 0x10002
+)
+
+// Ready is one socket's readiness report for SysNetReady.
+type Ready struct {
+	Sock   int32
+	Events uint32 // EPOLLIN, EPOLLOUT, EPOLLERR, EPOLLHUP, EPOLLRDHUP
+}
+
+// MaxData bounds a request's input data (a larger write is cut to it: a
+// partial write, as Linux may do) and a reply's output.
+const MaxData = 64 << 10
+
+// MaxSockets bounds the socket IDs the service hands out (0 to MaxSockets-1).
+const MaxSockets = 4096

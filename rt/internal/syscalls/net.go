@@ -1,0 +1,643 @@
+package syscalls
+
+import (
+	"github.com/unigo-dev/unigo/netstack/netcall"
+	"github.com/unigo-dev/unigo/rt/internal/kmem"
+	"github.com/unigo-dev/unigo/rt/internal/linux"
+	"github.com/unigo-dev/unigo/rt/internal/mm"
+	"github.com/unigo-dev/unigo/rt/internal/sched"
+)
+
+// Sockets. The network stack is Go code (gVisor's netstack, package netstack)
+// and runs in goroutines, so socket calls cannot be served here: each becomes a
+// netcall.Request on a queue, the caller blocks, and the network service takes
+// the request (SysNetTake), does it and answers (SysNetReply); the kernel then
+// copies the results into the caller's memory and wakes it. netstack/netcall
+// has the protocol. Readiness for epoll is the service's to report
+// (SysNetReady); epoll reads it from the socket table here, so epoll_wait,
+// the call Go's netpoller makes most, never leaves the kernel.
+
+const (
+	// maxRequests bounds the socket calls in flight (one per blocked thread).
+	maxRequests = 1024
+	// Futex keys in the kernel half of the address space, which no program
+	// futex can use: the service's wait, and each request's caller.
+	netTakeKey = 0xFFFF_FF00_0000_0000
+	netReqKey  = 0xFFFF_FF00_0001_0000
+)
+
+// Request states.
+const (
+	reqFree = iota
+	reqQueued
+	reqTaken
+)
+
+// Where a call's input comes from and its output goes.
+const (
+	ioNone = iota
+	ioFlat // a buffer: addr, length
+	ioIov  // an iovec array: addr, count
+)
+
+// netReq is one request and what the kernel needs to finish it.
+type netReq struct {
+	state     uint8
+	inKind    uint8
+	outKind   uint8
+	_         uint8
+	gen       uint32
+	tid       int32 // the caller, 0 for a request nobody waits for
+	_         int32
+	hdr       netcall.Request
+	in, inN   uint64 // input buffer or iovec array
+	addrIn    uint64 // destination address (sendto, sendmsg, bind, connect)
+	out, outN uint64 // output buffer or iovec array
+	addrOut   uint64 // address output (accept, recvfrom, getsockname, ...)
+	addrLenP  uint64 // its socklen_t, in and out
+	optLenP   uint64 // getsockopt's socklen_t
+	msg       uint64 // recvmsg: the msghdr, for msg_namelen and msg_flags
+}
+
+// sock is a socket's kernel side: its last reported events, the count of their
+// rising edges (for EPOLLET), and how many descriptors refer to it.
+type sock struct {
+	events uint32
+	seq    uint32
+	refs   int32
+}
+
+// netState is the socket side of System.
+type netState struct {
+	reqs         [maxRequests]netReq
+	queue        [maxRequests + 64]uint32 // request indexes (or cancel records), FIFO
+	qHead, qTail int
+	socks        [netcall.MaxSockets]sock
+	// resolv is /etc/resolv.conf, as the service last set it.
+	resolv     [1024]byte
+	resolvN    int
+	resolvTime int64 // real time of the last change (ns)
+	// netParams are the kernel command line's unigo.net.* parameters.
+	netParams  [512]byte
+	netParamsN int
+}
+
+// cancelBit marks a queue entry as a cancel record for the request it names.
+const cancelBit = 1 << 31
+
+func (s *System) enqueue(v uint32) bool {
+	n := s.net.qTail - s.net.qHead
+	if n == len(s.net.queue) {
+		return false
+	}
+	s.net.queue[s.net.qTail%len(s.net.queue)] = v
+	s.net.qTail++
+	s.Sched.FutexWake(netTakeKey, 1, linux.FUTEX_BITSET_ALL)
+	return true
+}
+
+// newRequest takes a free request slot for op on socket sk, made by t (nil for
+// one nobody waits for).
+func (s *System) newRequest(t *sched.Thread, op uint32, sk int32) (*netReq, int, bool) {
+	for i := range s.net.reqs {
+		r := &s.net.reqs[i]
+		if r.state != reqFree {
+			continue
+		}
+		gen := r.gen + 1
+		*r = netReq{gen: gen}
+		r.hdr = netcall.Request{ID: uint32(i) | gen<<16, Op: op, Sock: sk}
+		if t != nil {
+			r.tid = t.TID
+		}
+		return r, i, true
+	}
+	return nil, 0, false
+}
+
+// submit queues request i and blocks its caller until the answer.
+func (s *System) submit(t *sched.Thread, r *netReq, i int) uint64 {
+	if !s.enqueue(uint32(i)) {
+		r.state = reqFree
+		return neg(linux.ENOBUFS)
+	}
+	r.state = reqQueued
+	if t == nil {
+		return 0
+	}
+	s.Sched.Block(t, sched.WaitFutex, netReqKey+uint64(i)*4, linux.FUTEX_BITSET_ALL, 0)
+	return 0 // not seen: the answer sets the result
+}
+
+// notify queues a request nobody waits for (close, a nonblocking flag).
+func (s *System) notify(op uint32, sk int32, arg uint64) {
+	if r, i, ok := s.newRequest(nil, op, sk); ok {
+		r.hdr.Args[0] = arg
+		s.submit(nil, r, i)
+	}
+}
+
+// interruptedNet is called when a signal ends t's wait for its socket call:
+// the service is told to stop, and its late answer is dropped.
+func (s *System) interruptedNet(t *sched.Thread) {
+	i := (t.WaitAddr - netReqKey) / 4
+	if t.WaitAddr < netReqKey || i >= maxRequests {
+		return
+	}
+	r := &s.net.reqs[i]
+	if r.state == reqTaken {
+		s.enqueue(cancelBit | uint32(i))
+	}
+	if r.state == reqQueued {
+		r.state = reqFree // still queued: SysNetTake skips it
+		return
+	}
+	r.tid = 0
+}
+
+// sockFD returns the socket descriptor n's socket.
+func (s *System) sockFD(n uint64) (*file, int32, linux.Errno) {
+	f, ok := s.fd(n)
+	if !ok {
+		return nil, 0, linux.EBADF
+	}
+	if f.kind != kindSocket {
+		return nil, 0, linux.ENOTSOCK
+	}
+	return f, int32(f.val), 0
+}
+
+// sockCall is every socket system call but close: it records what the answer
+// needs and queues the request.
+func (s *System) sockCall(t *sched.Thread, nr uint64, a0, a1, a2, a3, a4, a5 uint64) uint64 {
+	sk := int32(-1)
+	var f *file
+	if nr != linux.SYS_socket {
+		var e linux.Errno
+		if f, sk, e = s.sockFD(a0); e != 0 {
+			return neg(e)
+		}
+	}
+	r, i, ok := s.newRequest(t, uint32(nr), sk)
+	if !ok {
+		return neg(linux.ENOBUFS)
+	}
+	h := &r.hdr
+	h.Args = [6]uint64{a0, a1, a2, a3, a4, a5}
+	if f != nil && f.status&linux.O_NONBLOCK != 0 {
+		h.Nonblock = 1
+	}
+	var e linux.Errno
+	switch nr {
+	case linux.SYS_socket:
+	case linux.SYS_bind, linux.SYS_connect:
+		e = s.input(r, ioFlat, a1, a2)
+	case linux.SYS_listen, linux.SYS_shutdown:
+	case linux.SYS_accept, linux.SYS_accept4, linux.SYS_getsockname, linux.SYS_getpeername:
+		e = s.addrOutput(r, a1, a2)
+	case linux.SYS_read:
+		e = s.output(r, ioFlat, a1, a2)
+	case linux.SYS_readv:
+		e = s.output(r, ioIov, a1, a2)
+	case linux.SYS_write:
+		e = s.input(r, ioFlat, a1, a2)
+	case linux.SYS_writev:
+		e = s.input(r, ioIov, a1, a2)
+	case linux.SYS_sendto:
+		if e = s.input(r, ioFlat, a1, a2); e == 0 && a4 != 0 {
+			e = s.addrInput(r, a4, a5)
+		}
+	case linux.SYS_recvfrom:
+		if e = s.output(r, ioFlat, a1, a2); e == 0 && a4 != 0 {
+			e = s.addrOutput(r, a4, h.Args[5])
+		}
+	case linux.SYS_sendmsg, linux.SYS_recvmsg:
+		e = s.msghdr(r, nr, a1)
+	case linux.SYS_setsockopt:
+		e = s.input(r, ioFlat, a3, a4)
+	case linux.SYS_getsockopt:
+		var n uint32
+		if e = s.copyIn(kmem.Addr(&n), a4, 4); e == 0 {
+			r.optLenP = a4
+			e = s.output(r, ioFlat, a3, uint64(n))
+		}
+	default:
+		e = linux.EINVAL
+	}
+	switch {
+	case (nr == linux.SYS_sendto || nr == linux.SYS_recvfrom) && a3&linux.MSG_DONTWAIT != 0,
+		(nr == linux.SYS_sendmsg || nr == linux.SYS_recvmsg) && a2&linux.MSG_DONTWAIT != 0:
+		h.Nonblock = 1
+	}
+	if e != 0 {
+		r.state = reqFree
+		return neg(e)
+	}
+	return s.submit(t, r, i)
+}
+
+// input records the call's input: a buffer, or an iovec array.
+func (s *System) input(r *netReq, kind uint8, addr, n uint64) linux.Errno {
+	r.inKind, r.in, r.inN = kind, addr, n
+	size, e := s.ioSize(kind, addr, n, mm.Read)
+	r.hdr.DataLen = uint32(min(size, netcall.MaxData))
+	return e
+}
+
+// output records where the answer's data goes.
+func (s *System) output(r *netReq, kind uint8, addr, n uint64) linux.Errno {
+	r.outKind, r.out, r.outN = kind, addr, n
+	size, e := s.ioSize(kind, addr, n, mm.Write)
+	r.hdr.Want = uint32(min(size, netcall.MaxData))
+	return e
+}
+
+// addrInput records a destination address of n bytes at addr.
+func (s *System) addrInput(r *netReq, addr, n uint64) linux.Errno {
+	r.addrIn = addr
+	r.hdr.AddrLen = uint32(min(n, 128))
+	return s.Mem.Prepare(addr, uint64(r.hdr.AddrLen), mm.Read)
+}
+
+// addrOutput records a (struct sockaddr *, socklen_t *) pair for the answer.
+func (s *System) addrOutput(r *netReq, addr, lenp uint64) linux.Errno {
+	if addr == 0 {
+		return 0
+	}
+	var n uint32
+	if e := s.copyIn(kmem.Addr(&n), lenp, 4); e != 0 {
+		return e
+	}
+	if int32(n) < 0 {
+		return linux.EINVAL
+	}
+	r.addrOut, r.addrLenP = addr, lenp
+	r.hdr.WantAddr = min(n, 128)
+	return s.Mem.Prepare(addr, uint64(r.hdr.WantAddr), mm.Write)
+}
+
+// msghdr reads sendmsg's or recvmsg's struct msghdr.
+func (s *System) msghdr(r *netReq, nr, addr uint64) linux.Errno {
+	var m linux.Msghdr
+	if e := s.copyIn(kmem.Addr(&m), addr, 56); e != 0 {
+		return e
+	}
+	if m.Controllen != 0 && nr == linux.SYS_sendmsg {
+		return linux.EOPNOTSUPP // no ancillary data
+	}
+	r.msg = addr
+	if nr == linux.SYS_sendmsg {
+		if m.Name != 0 {
+			if e := s.addrInput(r, m.Name, uint64(m.Namelen)); e != 0 {
+				return e
+			}
+		}
+		return s.input(r, ioIov, m.Iov, m.Iovlen)
+	}
+	if m.Name != 0 {
+		r.addrOut = m.Name
+		r.addrLenP = addr + 8 // &msg_namelen
+		r.hdr.WantAddr = min(m.Namelen, 128)
+	}
+	return s.output(r, ioIov, m.Iov, m.Iovlen)
+}
+
+// ioSize checks a buffer or iovec array and returns how many bytes it holds.
+func (s *System) ioSize(kind uint8, addr, n uint64, access int) (uint64, linux.Errno) {
+	if kind == ioFlat {
+		if n > 0 {
+			return n, s.Mem.Prepare(addr, n, access)
+		}
+		return 0, 0
+	}
+	if n > 1024 {
+		return 0, linux.EINVAL
+	}
+	var total uint64
+	for j := uint64(0); j < n; j++ {
+		var v [2]uint64
+		if e := s.copyIn(kmem.Addr(&v), addr+j*16, 16); e != 0 {
+			return 0, e
+		}
+		if v[1] > 0 {
+			if e := s.Mem.Prepare(v[0], v[1], access); e != 0 {
+				return 0, e
+			}
+		}
+		total += v[1]
+	}
+	return total, 0
+}
+
+// netTake is SysNetTake: the next request (or cancel record) with its input.
+func (s *System) netTake(t *sched.Thread, buf, size uint64) uint64 {
+	if size < netcall.RequestSize {
+		return neg(linux.EINVAL)
+	}
+	for s.net.qHead < s.net.qTail {
+		v := s.net.queue[s.net.qHead%len(s.net.queue)]
+		s.net.qHead++
+		if v&cancelBit != 0 {
+			i := v &^ cancelBit
+			h := netcall.Request{Op: netcall.OpCancel, Sock: -1}
+			h.Args[0] = uint64(i | s.net.reqs[i].gen<<16)
+			return ret(netcall.RequestSize, s.copyOut(buf, kmem.Addr(&h), netcall.RequestSize))
+		}
+		r := &s.net.reqs[v]
+		if r.state != reqQueued {
+			continue // interrupted while queued
+		}
+		return s.handOver(r, buf, size)
+	}
+	s.Sched.Block(t, sched.WaitFutex, netTakeKey, linux.FUTEX_BITSET_ALL, 0)
+	return 0
+}
+
+// handOver copies request r and its input into the service's buffer.
+func (s *System) handOver(r *netReq, buf, size uint64) uint64 {
+	h := r.hdr
+	room := size - netcall.RequestSize
+	h.DataLen = uint32(min(uint64(h.DataLen), room))
+	h.AddrLen = uint32(min(uint64(h.AddrLen), room-uint64(h.DataLen)))
+	if r.tid == 0 || h.Op >= netcall.OpCancel {
+		r.state = reqFree // nobody waits: no answer
+	} else {
+		r.state = reqTaken
+	}
+	// The input goes straight from the caller's memory to the service's, a
+	// page-sized piece at a time through the kernel stack.
+	var chunk [512]byte
+	for off := uint64(0); off < uint64(h.DataLen); {
+		n := min(uint64(len(chunk)), uint64(h.DataLen)-off)
+		if r.inKind == ioFlat {
+			if e := s.copyIn(kmem.Addr(&chunk[0]), r.in+off, n); e != 0 {
+				return s.failTaken(r, e)
+			}
+		} else if got, e := s.iovAt(r.in, r.inN, off, kmem.Addr(&chunk[0]), n); e != 0 || got != n {
+			return s.failTaken(r, linux.EFAULT)
+		}
+		if e := s.copyOut(buf+netcall.RequestSize+off, kmem.Addr(&chunk[0]), n); e != 0 {
+			return neg(e)
+		}
+		off += n
+	}
+	if h.AddrLen > 0 {
+		for off := uint64(0); off < uint64(h.AddrLen); off += 64 {
+			n := min(64, uint64(h.AddrLen)-off)
+			if e := s.copyIn(kmem.Addr(&chunk[0]), r.addrIn+off, n); e != 0 {
+				return s.failTaken(r, e)
+			}
+			if e := s.copyOut(buf+netcall.RequestSize+uint64(h.DataLen)+off, kmem.Addr(&chunk[0]), n); e != 0 {
+				return neg(e)
+			}
+		}
+	}
+	return ret(netcall.RequestSize+uint64(h.DataLen)+uint64(h.AddrLen), s.copyOut(buf, kmem.Addr(&h), netcall.RequestSize))
+}
+
+// failTaken ends a request whose input could not be read: the caller gets the
+// error; the service gets nothing (0: take again).
+func (s *System) failTaken(r *netReq, e linux.Errno) uint64 {
+	s.finish(r, -int64(e))
+	return 0
+}
+
+// iovAt copies n bytes starting at byte off of an iovec array into k.
+func (s *System) iovAt(iov, cnt, off uint64, k uintptr, n uint64) (uint64, linux.Errno) {
+	var done, pos uint64
+	for j := uint64(0); j < cnt && done < n; j++ {
+		var v [2]uint64
+		if e := s.copyIn(kmem.Addr(&v), iov+j*16, 16); e != 0 {
+			return done, e
+		}
+		if pos+v[1] <= off+done {
+			pos += v[1]
+			continue
+		}
+		skip := off + done - pos
+		c := min(v[1]-skip, n-done)
+		if e := s.copyIn(k+uintptr(done), v[0]+skip, c); e != 0 {
+			return done, e
+		}
+		done += c
+		pos += v[1]
+	}
+	return done, 0
+}
+
+// finish wakes request r's caller with result and frees r.
+func (s *System) finish(r *netReq, result int64) {
+	tid := r.tid
+	i := (r.hdr.ID & 0xFFFF)
+	r.state = reqFree
+	if tid == 0 {
+		return
+	}
+	t, ok := s.Sched.ByTID(tid)
+	if !ok || t.State != sched.Blocked || t.WaitAddr != netReqKey+uint64(i)*4 {
+		return // interrupted meanwhile
+	}
+	s.Sched.Wake(t, result)
+}
+
+// netReply is SysNetReply(id, result, data, dataLen, addr, addrLen).
+func (s *System) netReply(id, result, data, dataLen, addr, addrLen uint64) uint64 {
+	i := id & 0xFFFF
+	if i >= maxRequests {
+		return neg(linux.EINVAL)
+	}
+	r := &s.net.reqs[i]
+	if r.state != reqTaken || uint32(id) != r.hdr.ID {
+		return neg(linux.ENOENT) // canceled, or answered already
+	}
+	res := int64(result)
+	if res >= 0 {
+		res = s.deliverOutput(r, res, data, min(dataLen, netcall.MaxData), addr, min(addrLen, 128))
+	}
+	if res == -int64(linux.EPIPE) && s.wantsSIGPIPE(r) {
+		if t, ok := s.Sched.ByTID(r.tid); ok {
+			s.SendThread(t, linux.SIGPIPE, linux.SI_USER)
+		}
+	}
+	s.finish(r, res)
+	return 0
+}
+
+// wantsSIGPIPE says whether EPIPE from r raises SIGPIPE (not with MSG_NOSIGNAL).
+func (s *System) wantsSIGPIPE(r *netReq) bool {
+	switch r.hdr.Op {
+	case linux.SYS_write, linux.SYS_writev:
+		return true
+	case linux.SYS_sendto:
+		return r.hdr.Args[3]&linux.MSG_NOSIGNAL == 0
+	case linux.SYS_sendmsg:
+		return r.hdr.Args[2]&linux.MSG_NOSIGNAL == 0
+	}
+	return false
+}
+
+// deliverOutput copies an answer's data and address into the caller's memory
+// and turns a new socket into a descriptor; it returns the call's result.
+func (s *System) deliverOutput(r *netReq, res int64, data, dataLen, addr, addrLen uint64) int64 {
+	var chunk [512]byte
+	for off := uint64(0); off < dataLen && r.outKind != ioNone; {
+		n := min(uint64(len(chunk)), dataLen-off)
+		if e := s.copyIn(kmem.Addr(&chunk[0]), data+off, n); e != 0 {
+			return -int64(e)
+		}
+		if r.outKind == ioFlat {
+			if off >= r.outN {
+				break
+			}
+			n = min(n, r.outN-off)
+			if e := s.copyOut(r.out+off, kmem.Addr(&chunk[0]), n); e != 0 {
+				return -int64(e)
+			}
+		} else if e := s.iovPut(r.out, r.outN, off, kmem.Addr(&chunk[0]), n); e != 0 {
+			return -int64(e)
+		}
+		off += n
+	}
+	if r.optLenP != 0 {
+		n := uint32(dataLen)
+		if e := s.copyOut(r.optLenP, kmem.Addr(&n), 4); e != 0 {
+			return -int64(e)
+		}
+	}
+	if r.addrLenP != 0 {
+		// The full length goes back even when the buffer was shorter, as on
+		// Linux; only what fits is copied.
+		n := uint32(addrLen)
+		c := min(addrLen, uint64(r.hdr.WantAddr))
+		if c > 0 {
+			if e := s.copyIn(kmem.Addr(&chunk[0]), addr, c); e != 0 {
+				return -int64(e)
+			}
+			if e := s.copyOut(r.addrOut, kmem.Addr(&chunk[0]), c); e != 0 {
+				return -int64(e)
+			}
+		}
+		if e := s.copyOut(r.addrLenP, kmem.Addr(&n), 4); e != 0 {
+			return -int64(e)
+		}
+	}
+	if r.hdr.Op == linux.SYS_recvmsg && r.msg != 0 {
+		zero := [2]uint64{}
+		s.copyOut(r.msg+40, kmem.Addr(&zero), 16) // msg_controllen, msg_flags
+	}
+	switch r.hdr.Op {
+	case linux.SYS_socket:
+		return s.newSockFD(res, r.hdr.Args[1])
+	case linux.SYS_accept:
+		return s.newSockFD(res, 0)
+	case linux.SYS_accept4:
+		return s.newSockFD(res, r.hdr.Args[3])
+	}
+	return res
+}
+
+// iovPut copies n bytes from k into an iovec array, starting at byte off.
+func (s *System) iovPut(iov, cnt, off uint64, k uintptr, n uint64) linux.Errno {
+	var done, pos uint64
+	for j := uint64(0); j < cnt && done < n; j++ {
+		var v [2]uint64
+		if e := s.copyIn(kmem.Addr(&v), iov+j*16, 16); e != 0 {
+			return e
+		}
+		if pos+v[1] <= off+done {
+			pos += v[1]
+			continue
+		}
+		skip := off + done - pos
+		c := min(v[1]-skip, n-done)
+		if e := s.copyOut(v[0]+skip, k+uintptr(done), c); e != 0 {
+			return e
+		}
+		done += c
+		pos += v[1]
+	}
+	return 0
+}
+
+// newSockFD gives the new socket id a descriptor, with SOCK_NONBLOCK and
+// SOCK_CLOEXEC from flags.
+func (s *System) newSockFD(id int64, flags uint64) int64 {
+	if id < 0 || id >= netcall.MaxSockets {
+		return -int64(linux.EIO)
+	}
+	fd, ok := s.allocFD(0)
+	if !ok {
+		s.notify(netcall.OpClose, int32(id), 0)
+		return -int64(linux.EMFILE)
+	}
+	s.files[fd] = file{kind: kindSocket, cloexec: flags&linux.SOCK_CLOEXEC != 0,
+		status: linux.O_RDWR | uint32(flags)&linux.O_NONBLOCK, val: uint64(id)}
+	s.net.socks[id] = sock{refs: 1}
+	if flags&linux.O_NONBLOCK == 0 {
+		s.notify(netcall.OpSetNonblock, int32(id), 0)
+	} else {
+		s.notify(netcall.OpSetNonblock, int32(id), 1)
+	}
+	return int64(fd)
+}
+
+// netReady is SysNetReady(buf, n): the sockets' events now.
+func (s *System) netReady(buf, n uint64) uint64 {
+	if n > 4096 {
+		return neg(linux.EINVAL)
+	}
+	changed := false
+	for j := uint64(0); j < n; j++ {
+		var rd netcall.Ready
+		if e := s.copyIn(kmem.Addr(&rd), buf+j*8, 8); e != 0 {
+			return neg(e)
+		}
+		if rd.Sock < 0 || rd.Sock >= netcall.MaxSockets {
+			continue
+		}
+		k := &s.net.socks[rd.Sock]
+		if rd.Events&^k.events != 0 {
+			k.seq++ // a rising edge, for EPOLLET
+			changed = true
+		}
+		k.events = rd.Events
+	}
+	if changed {
+		s.fileReady()
+	}
+	return 0
+}
+
+// closeSock drops a descriptor's reference to its socket; the last one closes
+// the socket.
+func (s *System) closeSock(f *file) {
+	k := &s.net.socks[f.val]
+	k.refs--
+	if k.refs <= 0 {
+		*k = sock{}
+		s.notify(netcall.OpClose, int32(f.val), 0)
+	}
+}
+
+// setSockNonblock tells the service a socket's new O_NONBLOCK.
+func (s *System) setSockNonblock(f *file) {
+	v := uint64(0)
+	if f.status&linux.O_NONBLOCK != 0 {
+		v = 1
+	}
+	s.notify(netcall.OpSetNonblock, int32(f.val), v)
+}
+
+// netConfig is SysNetConfig(buf, len): the unigo.net.* kernel parameters.
+func (s *System) netConfig(buf, n uint64) uint64 {
+	c := min(n, uint64(s.net.netParamsN))
+	if c == 0 {
+		return 0
+	}
+	return ret(c, s.copyOut(buf, kmem.Addr(&s.net.netParams[0]), c))
+}
+
+// SetNetParams records the unigo.net.* kernel parameters for the service.
+func (s *System) SetNetParams(p []byte) {
+	s.net.netParamsN = copy(s.net.netParams[:], p)
+}
