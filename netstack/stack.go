@@ -56,6 +56,8 @@ type Stack struct {
 	addr    netip.Prefix // the address configured on MainNIC, if any
 	gateway netip.Addr
 	dns     []netip.Addr
+
+	dhcpStop func() // stops the DHCP client and waits for it; nil if none
 }
 
 // NewStack creates the stack with IPv4, IPv6, ARP, ICMP, TCP and UDP and
@@ -105,6 +107,13 @@ func (st *Stack) Gvisor() *stack.Stack { return st.s }
 
 // Destroy aborts every socket and destroys the stack.
 func (st *Stack) Destroy() {
+	st.mu.Lock()
+	stop := st.dhcpStop
+	st.dhcpStop = nil
+	st.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
 	st.mu.Lock()
 	socks := st.socks
 	st.socks = map[int]*socket{}
