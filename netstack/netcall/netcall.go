@@ -56,6 +56,10 @@ const (
 	SysNetConfig = 0x1023
 	// SysNetResolv(buf, len) sets /etc/resolv.conf (at most 1 KiB).
 	SysNetResolv = 0x1024
+	// SysNetNames(sock, local, localLen, peer, peerLen) sets the socket's
+	// addresses, which the kernel answers getsockname and getpeername from
+	// (peerLen 0: not connected).
+	SysNetNames = 0x1025
 )
 
 // Device kinds.
@@ -95,6 +99,13 @@ const RequestSize = 80
 
 // Ops that are not Linux system calls.
 const (
+	// OpSocket: the kernel made socket Sock for socket(Args[0], Args[1],
+	// Args[2]) (already checked: AF_INET or AF_INET6, SOCK_STREAM or
+	// SOCK_DGRAM) and gave it a descriptor. No answer. socket,
+	// getsockname and getpeername are served by the kernel: the Go runtime
+	// makes them without releasing its P (RawSyscall), so a program at
+	// GOMAXPROCS=1 would leave the service no P to answer them with.
+	OpSocket = 0x10003
 	// OpCancel: the request whose ID is in Args[0] was interrupted; stop
 	// waiting for it (its answer is dropped).
 	OpCancel = 0x10000
@@ -115,5 +126,6 @@ type Ready struct {
 // partial write, as Linux may do) and a reply's output.
 const MaxData = 64 << 10
 
-// MaxSockets bounds the socket IDs the service hands out (0 to MaxSockets-1).
-const MaxSockets = 4096
+// MaxSockets bounds the socket IDs (0 to MaxSockets-1), which the kernel
+// chooses. It is the descriptor table's size.
+const MaxSockets = 1024

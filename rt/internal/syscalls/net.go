@@ -60,12 +60,26 @@ type netReq struct {
 }
 
 // sock is a socket's kernel side: its last reported events, the count of their
-// rising edges (for EPOLLET), and how many descriptors refer to it.
+// rising edges (for EPOLLET), how many descriptors refer to it, its family, and
+// its addresses as the service last reported them.
 type sock struct {
 	events uint32
 	seq    uint32
 	refs   int32
+	family uint16
+	local  [28]byte
+	peer   [28]byte
+	nlocal uint8
+	npeer  uint8
 }
+
+// Address families and socket types the network service offers.
+const (
+	afInet     = 2
+	afInet6    = 10
+	sockStream = 1
+	sockDgram  = 2
+)
 
 // netState is the socket side of System.
 type netState struct {
@@ -137,22 +151,49 @@ func (s *System) notify(op uint32, sk int32, arg uint64) {
 	}
 }
 
-// interruptedNet is called when a signal ends t's wait for its socket call:
-// the service is told to stop, and its late answer is dropped.
-func (s *System) interruptedNet(t *sched.Thread) {
+// isNetWait says whether t waits for the answer to a socket call.
+func isNetWait(t *sched.Thread) bool {
+	return t.WaitAddr >= netReqKey && t.WaitAddr < netReqKey+maxRequests*4
+}
+
+// interruptNet handles a signal for thread t while it waits for its socket
+// call. A call that cannot wait for the network (a nonblocking socket, or a
+// call like bind) is answered soon: the signal waits for the answer, as Linux
+// would deliver it after a call that does not sleep. A call that waits for the
+// network is stopped (the service gets a cancel record and its late answer is
+// dropped) and then, as on Linux, restarted if the signal's handler has
+// SA_RESTART (the thread goes back to its SYSCALL instruction with the same
+// registers, after the handler) or ends with EINTR.
+func (s *System) interruptNet(t *sched.Thread, sig int) {
 	i := (t.WaitAddr - netReqKey) / 4
-	if t.WaitAddr < netReqKey || i >= maxRequests {
-		return
-	}
 	r := &s.net.reqs[i]
-	if r.state == reqTaken {
-		s.enqueue(cancelBit | uint32(i))
-	}
-	if r.state == reqQueued {
-		r.state = reqFree // still queued: SysNetTake skips it
+	if r.hdr.Nonblock != 0 || !mayWaitOp(r.hdr.Op) {
 		return
 	}
-	r.tid = 0
+	switch r.state {
+	case reqTaken:
+		s.enqueue(cancelBit | uint32(i))
+		r.tid = 0 // the answer, when it comes, has nobody to go to
+	case reqQueued:
+		r.state = reqFree // still queued: SysNetTake skips it
+		s.unreserve(r)
+	}
+	if s.actions[sig].Flags&linux.SA_RESTART != 0 && s.actions[sig].Handler > linux.SIG_IGN {
+		s.Sched.Wake(t, int64(r.hdr.Op))
+		t.Frame.RIP -= 2 // SYSCALL is two bytes: run it again
+		return
+	}
+	s.Sched.Wake(t, -int64(linux.EINTR))
+}
+
+// mayWaitOp says whether a socket call may wait for the network.
+func mayWaitOp(op uint32) bool {
+	switch op {
+	case linux.SYS_accept, linux.SYS_accept4, linux.SYS_connect, linux.SYS_read, linux.SYS_readv,
+		linux.SYS_recvfrom, linux.SYS_recvmsg, linux.SYS_write, linux.SYS_writev, linux.SYS_sendto, linux.SYS_sendmsg:
+		return true
+	}
+	return false
 }
 
 // sockFD returns the socket descriptor n's socket.
@@ -170,13 +211,15 @@ func (s *System) sockFD(n uint64) (*file, int32, linux.Errno) {
 // sockCall is every socket system call but close: it records what the answer
 // needs and queues the request.
 func (s *System) sockCall(t *sched.Thread, nr uint64, a0, a1, a2, a3, a4, a5 uint64) uint64 {
-	sk := int32(-1)
-	var f *file
-	if nr != linux.SYS_socket {
-		var e linux.Errno
-		if f, sk, e = s.sockFD(a0); e != 0 {
-			return neg(e)
-		}
+	switch nr {
+	case linux.SYS_socket:
+		return s.socket(a0, a1, a2)
+	case linux.SYS_getsockname, linux.SYS_getpeername:
+		return s.sockName(nr, a0, a1, a2)
+	}
+	f, sk, e := s.sockFD(a0)
+	if e != 0 {
+		return neg(e)
 	}
 	r, i, ok := s.newRequest(t, uint32(nr), sk)
 	if !ok {
@@ -184,17 +227,26 @@ func (s *System) sockCall(t *sched.Thread, nr uint64, a0, a1, a2, a3, a4, a5 uin
 	}
 	h := &r.hdr
 	h.Args = [6]uint64{a0, a1, a2, a3, a4, a5}
-	if f != nil && f.status&linux.O_NONBLOCK != 0 {
+	if f.status&linux.O_NONBLOCK != 0 {
 		h.Nonblock = 1
 	}
-	var e linux.Errno
 	switch nr {
-	case linux.SYS_socket:
 	case linux.SYS_bind, linux.SYS_connect:
 		e = s.input(r, ioFlat, a1, a2)
 	case linux.SYS_listen, linux.SYS_shutdown:
-	case linux.SYS_accept, linux.SYS_accept4, linux.SYS_getsockname, linux.SYS_getpeername:
-		e = s.addrOutput(r, a1, a2)
+	case linux.SYS_accept, linux.SYS_accept4:
+		if e = s.addrOutput(r, a1, a2); e == 0 {
+			// The new connection's id, chosen here (the service uses the
+			// kernel's ids); Args[4] carries it.
+			id, ok := s.reserveSock(s.net.socks[sk].family)
+			if !ok {
+				e = linux.EMFILE
+			}
+			h.Args[4] = uint64(id)
+			if nr == linux.SYS_accept {
+				h.Args[3] = 0
+			}
+		}
 	case linux.SYS_read:
 		e = s.output(r, ioFlat, a1, a2)
 	case linux.SYS_readv:
@@ -233,7 +285,20 @@ func (s *System) sockCall(t *sched.Thread, nr uint64, a0, a1, a2, a3, a4, a5 uin
 		r.state = reqFree
 		return neg(e)
 	}
-	return s.submit(t, r, i)
+	if rv := s.submit(t, r, i); rv != 0 {
+		s.unreserve(r)
+		return rv
+	}
+	return 0
+}
+
+// unreserve frees the id an accept reserved, when the accept made nothing.
+func (s *System) unreserve(r *netReq) {
+	if r.hdr.Op == linux.SYS_accept || r.hdr.Op == linux.SYS_accept4 {
+		if id := r.hdr.Args[4]; id < netcall.MaxSockets && s.net.socks[id].refs == -1 {
+			s.net.socks[id] = sock{}
+		}
+	}
 }
 
 // input records the call's input: a buffer, or an iovec array.
@@ -451,8 +516,21 @@ func (s *System) netReply(id, result, data, dataLen, addr, addrLen uint64) uint6
 		return neg(linux.ENOENT) // canceled, or answered already
 	}
 	res := int64(result)
+	if r.tid == 0 {
+		// Its caller was interrupted: nobody takes the answer. A connection
+		// accepted meanwhile is closed.
+		if res >= 0 && (r.hdr.Op == linux.SYS_accept || r.hdr.Op == linux.SYS_accept4) {
+			s.dropSock(int(r.hdr.Args[4]))
+		} else {
+			s.unreserve(r)
+		}
+		r.state = reqFree
+		return 0
+	}
 	if res >= 0 {
 		res = s.deliverOutput(r, res, data, min(dataLen, netcall.MaxData), addr, min(addrLen, 128))
+	} else {
+		s.unreserve(r)
 	}
 	if res == -int64(linux.EPIPE) && s.wantsSIGPIPE(r) {
 		if t, ok := s.Sched.ByTID(r.tid); ok {
@@ -525,13 +603,8 @@ func (s *System) deliverOutput(r *netReq, res int64, data, dataLen, addr, addrLe
 		zero := [2]uint64{}
 		s.copyOut(r.msg+40, kmem.Addr(&zero), 16) // msg_controllen, msg_flags
 	}
-	switch r.hdr.Op {
-	case linux.SYS_socket:
-		return s.newSockFD(res, r.hdr.Args[1])
-	case linux.SYS_accept:
-		return s.newSockFD(res, 0)
-	case linux.SYS_accept4:
-		return s.newSockFD(res, r.hdr.Args[3])
+	if r.hdr.Op == linux.SYS_accept || r.hdr.Op == linux.SYS_accept4 {
+		return s.accepted(int(r.hdr.Args[4]), r.hdr.Args[3])
 	}
 	return res
 }
@@ -559,26 +632,142 @@ func (s *System) iovPut(iov, cnt, off uint64, k uintptr, n uint64) linux.Errno {
 	return 0
 }
 
-// newSockFD gives the new socket id a descriptor, with SOCK_NONBLOCK and
-// SOCK_CLOEXEC from flags.
-func (s *System) newSockFD(id int64, flags uint64) int64 {
-	if id < 0 || id >= netcall.MaxSockets {
-		return -int64(linux.EIO)
+// socket is socket(domain, type, protocol), served here: the kernel picks the
+// socket's id and descriptor and tells the service (OpSocket), which takes
+// requests in order, so the socket exists there before any call on it.
+func (s *System) socket(domain, typ, proto uint64) uint64 {
+	base := typ &^ (linux.SOCK_NONBLOCK | linux.SOCK_CLOEXEC)
+	switch {
+	case domain != afInet && domain != afInet6:
+		return neg(linux.EAFNOSUPPORT)
+	case base != sockStream && base != sockDgram:
+		return neg(linux.ESOCKTNOSUPPORT)
+	case proto != 0 && !(base == sockStream && proto == 6) && !(base == sockDgram && proto == 17):
+		return neg(linux.EPROTONOSUPPORT)
+	}
+	id := -1
+	for i := range s.net.socks {
+		if s.net.socks[i].refs == 0 {
+			id = i
+			break
+		}
+	}
+	if id < 0 {
+		return neg(linux.EMFILE)
 	}
 	fd, ok := s.allocFD(0)
 	if !ok {
-		s.notify(netcall.OpClose, int32(id), 0)
+		return neg(linux.EMFILE)
+	}
+	r, i, ok := s.newRequest(nil, netcall.OpSocket, int32(id))
+	if !ok {
+		return neg(linux.ENOBUFS)
+	}
+	r.hdr.Args = [6]uint64{domain, typ, proto}
+	if s.submit(nil, r, i) != 0 {
+		return neg(linux.ENOBUFS)
+	}
+	s.files[fd] = file{kind: kindSocket, cloexec: typ&linux.SOCK_CLOEXEC != 0,
+		status: linux.O_RDWR | uint32(typ)&linux.O_NONBLOCK, val: uint64(id)}
+	s.net.socks[id] = sock{refs: 1, family: uint16(domain)}
+	return fd
+}
+
+// sockName answers getsockname and getpeername from the addresses the service
+// reported (SysNetNames).
+func (s *System) sockName(nr, n, addr, lenp uint64) uint64 {
+	_, id, e := s.sockFD(n)
+	if e != 0 {
+		return neg(e)
+	}
+	k := &s.net.socks[id]
+	var name [28]byte
+	size := uint64(k.nlocal)
+	switch {
+	case nr == linux.SYS_getpeername:
+		if k.npeer == 0 {
+			return neg(linux.ENOTCONN)
+		}
+		name, size = k.peer, uint64(k.npeer)
+	case k.nlocal > 0:
+		name = k.local
+	default:
+		// Not bound yet: the family's any address, port 0.
+		name[0] = byte(k.family)
+		size = 16
+		if k.family == afInet6 {
+			size = 28
+		}
+	}
+	var have uint32
+	if e := s.copyIn(kmem.Addr(&have), lenp, 4); e != 0 {
+		return neg(e)
+	}
+	if int32(have) < 0 {
+		return neg(linux.EINVAL)
+	}
+	if c := min(uint64(have), size); c > 0 {
+		if e := s.copyOut(addr, kmem.Addr(&name[0]), c); e != 0 {
+			return neg(e)
+		}
+	}
+	full := uint32(size)
+	return ret(0, s.copyOut(lenp, kmem.Addr(&full), 4))
+}
+
+// netNames is SysNetNames(sock, local, localLen, peer, peerLen).
+func (s *System) netNames(id, local, nlocal, peer, npeer uint64) uint64 {
+	if id >= netcall.MaxSockets || nlocal > 28 || npeer > 28 {
+		return neg(linux.EINVAL)
+	}
+	k := &s.net.socks[id]
+	if k.refs == 0 {
+		return 0 // closed meanwhile
+	}
+	if nlocal > 0 {
+		if e := s.copyIn(kmem.Addr(&k.local[0]), local, nlocal); e != 0 {
+			return neg(e)
+		}
+	}
+	if npeer > 0 {
+		if e := s.copyIn(kmem.Addr(&k.peer[0]), peer, npeer); e != 0 {
+			return neg(e)
+		}
+	}
+	k.nlocal, k.npeer = uint8(nlocal), uint8(npeer)
+	return 0
+}
+
+// reserveSock takes a free socket id for the connection an accept will make
+// (refs -1 until it has a descriptor).
+func (s *System) reserveSock(family uint16) (int, bool) {
+	for i := range s.net.socks {
+		if s.net.socks[i].refs == 0 {
+			s.net.socks[i] = sock{refs: -1, family: family}
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// accepted gives the socket an accept made a descriptor, with accept4's
+// SOCK_NONBLOCK and SOCK_CLOEXEC.
+func (s *System) accepted(id int, flags uint64) int64 {
+	fd, ok := s.allocFD(0)
+	if !ok {
+		s.dropSock(id)
 		return -int64(linux.EMFILE)
 	}
 	s.files[fd] = file{kind: kindSocket, cloexec: flags&linux.SOCK_CLOEXEC != 0,
 		status: linux.O_RDWR | uint32(flags)&linux.O_NONBLOCK, val: uint64(id)}
-	s.net.socks[id] = sock{refs: 1}
-	if flags&linux.O_NONBLOCK == 0 {
-		s.notify(netcall.OpSetNonblock, int32(id), 0)
-	} else {
-		s.notify(netcall.OpSetNonblock, int32(id), 1)
-	}
+	s.net.socks[id].refs = 1
 	return int64(fd)
+}
+
+// dropSock frees a socket id and closes the socket in the service.
+func (s *System) dropSock(id int) {
+	s.net.socks[id] = sock{}
+	s.notify(netcall.OpClose, int32(id), 0)
 }
 
 // netReady is SysNetReady(buf, n): the sockets' events now.

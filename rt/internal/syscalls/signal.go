@@ -106,10 +106,9 @@ func (s *System) interrupt(t *sched.Thread, sig int) {
 		return
 	}
 	switch {
+	case t.State == sched.Blocked && t.Wait == sched.WaitFutex && isNetWait(t):
+		s.interruptNet(t, sig) // a socket call the service is doing
 	case t.State == sched.Blocked:
-		if t.Wait == sched.WaitFutex {
-			s.interruptedNet(t) // a socket call the service may still be doing
-		}
 		s.Sched.Wake(t, -int64(linux.EINTR))
 	case t.State == sched.Running && int(t.CPU) != s.Sched.CPU():
 		s.Kick |= 1 << t.CPU

@@ -345,6 +345,8 @@ func (s *System) Dispatch(t *sched.Thread, f *sched.Frame) {
 		r = s.netConfig(a0, a1)
 	case netcall.SysNetResolv:
 		r = s.setResolv(a0, a1)
+	case netcall.SysNetNames:
+		r = s.netNames(a0, a1, a2, a3, a4)
 	case netcall.SysDevice:
 		r = s.deviceInfo(a0, a1)
 	case netcall.SysDeviceMap:

@@ -1,0 +1,389 @@
+// Package service is the network service of a unigo program: the goroutines that
+// take the program's socket calls from the kernel (netstack/netcall), do them on
+// the netstack, and answer; the bring-up of the network device and its address
+// (the kernel command line's unigo.net.* parameters, or DHCP); and the kernel's
+// copy of /etc/resolv.conf.
+//
+// Context: goroutines, started by package rt before main runs in the unikernel
+// build. It calls the kernel only through netcall's private system calls.
+//
+// # The path of a socket call
+//
+// The program's thread enters the kernel (SYSCALL), which queues a request and
+// blocks the thread. The taker goroutine here, blocked in SysNetTake, gets it
+// with the call's input, does it on the netstack, and answers with
+// SysNetReply; the kernel copies the output into the thread's memory and wakes
+// it. A call that must wait (a blocking socket) runs in a goroutine of its own
+// and answers when done, so the taker never waits on the network. Each socket's
+// readiness goes to the kernel (SysNetReady) whenever the netstack reports a
+// change, so epoll_wait, which Go's netpoller calls most, is served in the
+// kernel without a round trip.
+package service
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"unsafe"
+
+	"github.com/unigo-dev/unigo/netstack"
+	"github.com/unigo-dev/unigo/netstack/netcall"
+)
+
+// Service is the running network service.
+type Service struct {
+	st *netstack.Stack
+
+	mu       sync.Mutex
+	inflight map[uint32]context.CancelFunc // requests waiting on the network, by ID
+	// The kernel names sockets (its ids); the stack has its own.
+	byKernel map[int32]int
+	byStack  map[int]int32
+
+	// Sockets whose readiness changed, for the reporter.
+	changedMu sync.Mutex
+	changed   map[int]struct{}
+	wake      chan struct{}
+}
+
+// Start creates the stack, starts the taker and brings the network device up in
+// the background: the program starts at once, and until an address exists
+// sockets say the network is unreachable.
+func Start() (*Service, error) {
+	st, err := netstack.NewStack(netstack.Options{MaxSockets: netcall.MaxSockets})
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{st: st, inflight: map[uint32]context.CancelFunc{},
+		byKernel: map[int32]int{}, byStack: map[int]int32{},
+		changed: map[int]struct{}{}, wake: make(chan struct{}, 1)}
+	st.SetNotify(s.notify)
+	setResolv(nil)
+	go s.report()
+	go s.take()
+	go s.bringUp(readConfig())
+	return s, nil
+}
+
+// notify is the stack's readiness callback. It runs inside gVisor and may not
+// call back into the stack: it notes the socket and wakes the reporter.
+func (s *Service) notify(id int, _ uint32) {
+	s.changedMu.Lock()
+	s.changed[id] = struct{}{}
+	s.changedMu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// report sends the kernel the current events of every socket whose readiness
+// changed, in one system call per batch, with its addresses (a connection that
+// completed has a peer now).
+func (s *Service) report() {
+	var batch []int
+	var recs []netcall.Ready
+	for range s.wake {
+		s.changedMu.Lock()
+		batch = batch[:0]
+		for id := range s.changed {
+			batch = append(batch, id)
+		}
+		clear(s.changed)
+		s.changedMu.Unlock()
+		recs = recs[:0]
+		for _, id := range batch {
+			s.mu.Lock()
+			k, ok := s.byStack[id]
+			s.mu.Unlock()
+			if !ok {
+				continue
+			}
+			recs = append(recs, netcall.Ready{Sock: k, Events: s.st.Readiness(id)})
+			s.names(k, id)
+		}
+		if len(recs) > 0 {
+			syscall.RawSyscall(netcall.SysNetReady, uintptr(unsafe.Pointer(&recs[0])), uintptr(len(recs)), 0)
+		}
+	}
+}
+
+// ready reports one socket's events now.
+func (s *Service) ready(k int32, id int) {
+	r := netcall.Ready{Sock: k, Events: s.st.Readiness(id)}
+	syscall.RawSyscall(netcall.SysNetReady, uintptr(unsafe.Pointer(&r)), 1, 0)
+}
+
+// names gives the kernel a socket's addresses, for getsockname and
+// getpeername.
+func (s *Service) names(k int32, id int) {
+	local, _ := s.st.GetSockName(id)
+	peer, _ := s.st.GetPeerName(id)
+	var lp, pp unsafe.Pointer
+	if len(local) > 0 {
+		lp = unsafe.Pointer(&local[0])
+	}
+	if len(peer) > 0 {
+		pp = unsafe.Pointer(&peer[0])
+	}
+	syscall.RawSyscall6(netcall.SysNetNames, uintptr(k), uintptr(lp), uintptr(len(local)), uintptr(pp), uintptr(len(peer)), 0)
+}
+
+// sock is the stack's id of the kernel's socket k.
+func (s *Service) sock(k int32) (int, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, ok := s.byKernel[k]
+	return id, ok
+}
+
+// bind records that the kernel's socket k is the stack's id.
+func (s *Service) bind(k int32, id int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if old, ok := s.byKernel[k]; ok {
+		delete(s.byStack, old) // a late close: the kernel reused the id
+	}
+	s.byKernel[k], s.byStack[id] = id, k
+}
+
+// unbind forgets the kernel's socket k, returning the stack's id.
+func (s *Service) unbind(k int32) (int, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, ok := s.byKernel[k]
+	if ok {
+		delete(s.byKernel, k)
+		delete(s.byStack, id)
+	}
+	return id, ok
+}
+
+// take is the taker: requests in, answers out.
+func (s *Service) take() {
+	buf := make([]byte, netcall.RequestSize+netcall.MaxData+128)
+	for {
+		n, _, e := syscall.Syscall(netcall.SysNetTake, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), 0)
+		if e == syscall.EINTR || (e == 0 && n == 0) {
+			continue
+		}
+		if e != 0 {
+			fmt.Fprintln(os.Stderr, "unigo: network service:", e)
+			return
+		}
+		req := *(*netcall.Request)(unsafe.Pointer(&buf[0]))
+		in := buf[netcall.RequestSize : netcall.RequestSize+int(req.DataLen)]
+		addr := buf[netcall.RequestSize+int(req.DataLen) : netcall.RequestSize+int(req.DataLen)+int(req.AddrLen)]
+		switch req.Op {
+		case netcall.OpCancel:
+			s.mu.Lock()
+			if cancel := s.inflight[uint32(req.Args[0])]; cancel != nil {
+				cancel()
+			}
+			s.mu.Unlock()
+			continue
+		case netcall.OpSocket:
+			if id, err := s.st.Socket(int(req.Args[0]), int(req.Args[1]), int(req.Args[2])); err == 0 {
+				s.bind(req.Sock, id)
+				s.ready(req.Sock, id)
+			} else {
+				fmt.Fprintln(os.Stderr, "unigo: network: socket:", err)
+			}
+			continue
+		case netcall.OpSetNonblock:
+			if id, ok := s.sock(req.Sock); ok {
+				s.st.SetNonblock(id, req.Args[0] != 0)
+			}
+			continue
+		case netcall.OpClose:
+			if id, ok := s.unbind(req.Sock); ok {
+				go s.st.Close(context.Background(), id)
+			}
+			continue
+		}
+		if req.Nonblock != 0 || !mayWait(req.Op) {
+			s.do(context.Background(), &req, in, addr)
+			continue
+		}
+		// The call may wait: on its own goroutine, with copies of its input
+		// (the buffer is reused for the next request).
+		in, addr = append([]byte(nil), in...), append([]byte(nil), addr...)
+		ctx, cancel := context.WithCancel(context.Background())
+		s.mu.Lock()
+		s.inflight[req.ID] = cancel
+		s.mu.Unlock()
+		go func() {
+			s.do(ctx, &req, in, addr)
+			s.mu.Lock()
+			delete(s.inflight, req.ID)
+			s.mu.Unlock()
+			cancel()
+		}()
+	}
+}
+
+// mayWait says whether a call on a blocking socket may wait for the network.
+func mayWait(op uint32) bool {
+	switch op {
+	case syscall.SYS_ACCEPT, syscall.SYS_ACCEPT4, syscall.SYS_CONNECT, syscall.SYS_READ, syscall.SYS_READV,
+		syscall.SYS_RECVFROM, syscall.SYS_RECVMSG, syscall.SYS_WRITE, syscall.SYS_WRITEV,
+		syscall.SYS_SENDTO, syscall.SYS_SENDMSG:
+		return true
+	}
+	return false
+}
+
+// do performs one call and answers it.
+func (s *Service) do(ctx context.Context, req *netcall.Request, in, addr []byte) {
+	id, ok := s.sock(req.Sock)
+	if !ok {
+		reply(req.ID, -int64(syscall.EBADF), nil, nil)
+		return
+	}
+	a := req.Args
+	var (
+		res  int64
+		err  netstack.Errno
+		out  []byte
+		peer []byte
+	)
+	switch req.Op {
+	case syscall.SYS_BIND:
+		err = s.st.Bind(id, in)
+		s.names(req.Sock, id)
+	case syscall.SYS_CONNECT:
+		err = s.st.Connect(ctx, id, in)
+		s.names(req.Sock, id)
+	case syscall.SYS_LISTEN:
+		err = s.st.Listen(id, int(int32(a[1])))
+		s.names(req.Sock, id)
+	case syscall.SYS_ACCEPT, syscall.SYS_ACCEPT4:
+		var n int
+		// The kernel chose the new socket's id (Args[4]); SOCK_NONBLOCK
+		// comes separately (OpSetNonblock).
+		if n, peer, err = s.st.Accept(ctx, id, int(a[3])); err == 0 {
+			k := int32(a[4])
+			s.bind(k, n)
+			s.names(k, n)
+			s.ready(k, n)
+		}
+	case syscall.SYS_SHUTDOWN:
+		err = s.st.Shutdown(id, int(a[1]))
+	case syscall.SYS_SETSOCKOPT:
+		err = s.st.SetSockopt(id, int(a[1]), int(a[2]), in)
+	case syscall.SYS_GETSOCKOPT:
+		if out, err = s.st.GetSockopt(id, int(a[1]), int(a[2])); err == 0 && len(out) > int(req.Want) {
+			out = out[:req.Want]
+		}
+	case syscall.SYS_READ, syscall.SYS_READV, syscall.SYS_RECVFROM, syscall.SYS_RECVMSG:
+		flags := 0
+		switch req.Op {
+		case syscall.SYS_RECVFROM:
+			flags = int(a[3])
+		case syscall.SYS_RECVMSG:
+			flags = int(a[2])
+		}
+		buf := make([]byte, req.Want)
+		var n int
+		n, peer, _, err = s.st.Recvfrom(ctx, id, buf, flags)
+		res, out = int64(n), buf[:min(n, len(buf))]
+	case syscall.SYS_WRITE, syscall.SYS_WRITEV, syscall.SYS_SENDTO, syscall.SYS_SENDMSG:
+		flags := 0
+		switch req.Op {
+		case syscall.SYS_SENDTO:
+			flags = int(a[3])
+		case syscall.SYS_SENDMSG:
+			flags = int(a[2])
+		}
+		var to []byte
+		if len(addr) > 0 {
+			to = addr
+		}
+		var n int
+		n, err = s.st.Sendto(ctx, id, in, flags, to)
+		res = int64(n)
+		if to != nil {
+			s.names(req.Sock, id) // a first sendto binds the socket
+		}
+	default:
+		err = netstack.Errno(syscall.ENOSYS)
+	}
+	if err != 0 {
+		res = -int64(err)
+	}
+	reply(req.ID, res, out, peer)
+}
+
+func reply(id uint32, res int64, data, addr []byte) {
+	var dp, ap unsafe.Pointer
+	if len(data) > 0 {
+		dp = unsafe.Pointer(&data[0])
+	}
+	if len(addr) > 0 {
+		ap = unsafe.Pointer(&addr[0])
+	}
+	syscall.Syscall6(netcall.SysNetReply, uintptr(id), uintptr(res), uintptr(dp), uintptr(len(data)), uintptr(ap), uintptr(len(addr)))
+}
+
+// config is the network configuration from the kernel command line.
+type config struct {
+	addr netip.Prefix
+	gw   netip.Addr
+	dns  []netip.Addr
+	dhcp bool // no static address: ask DHCP
+}
+
+// readConfig reads the unigo.net.* kernel parameters: ip=ADDR/LEN, gw=ADDR,
+// dns=ADDR[,ADDR...]. Without ip= the address comes from DHCP.
+func readConfig() config {
+	buf := make([]byte, 512)
+	n, _, e := syscall.RawSyscall(netcall.SysNetConfig, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), 0)
+	c := config{dhcp: true}
+	if e != 0 {
+		return c
+	}
+	for _, line := range strings.Split(string(buf[:n]), "\n") {
+		k, v, _ := strings.Cut(line, "=")
+		var err error
+		switch k {
+		case "":
+			continue
+		case "ip":
+			c.addr, err = netip.ParsePrefix(v)
+			c.dhcp = err != nil
+		case "gw":
+			c.gw, err = netip.ParseAddr(v)
+		case "dns":
+			for _, d := range strings.Split(v, ",") {
+				a, e := netip.ParseAddr(d)
+				if e != nil {
+					err = e
+					break
+				}
+				c.dns = append(c.dns, a)
+			}
+		default:
+			err = fmt.Errorf("unknown parameter")
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "unigo: network: unigo.net.%s: %v\n", line, err)
+		}
+	}
+	return c
+}
+
+// setResolv gives the kernel the resolver's configuration.
+func setResolv(dns []netip.Addr) {
+	var b strings.Builder
+	b.WriteString("# unigo: from DHCP or unigo.net.dns\n")
+	for _, d := range dns {
+		fmt.Fprintf(&b, "nameserver %s\n", d)
+	}
+	b.WriteString("options ndots:1 timeout:2 attempts:2\n")
+	p := []byte(b.String())
+	syscall.RawSyscall(netcall.SysNetResolv, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), 0)
+}

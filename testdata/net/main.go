@@ -1,0 +1,235 @@
+// Command net exercises the network as an unmodified Go program uses it, one
+// subcommand each, printing what it saw for the tests in qemu-tests. It runs on
+// Linux unchanged.
+//
+//	net serve PORT          net/http server: / says hello, /panic panics, /echo
+//	                        returns the body's SHA-256; exits 0 on SIGTERM
+//	net get URL             GET URL; print the status and the body
+//	net echoserve PORT      TCP echo server (each connection until EOF)
+//	net echo ADDR BYTES     send BYTES random bytes to a TCP echo server, check
+//	                        the echo by hash, both directions at once
+//	net udpecho ADDR        one UDP datagram to an echo server and back
+//	net conns ADDR N        N concurrent connections to a TCP echo server
+//	net refused ADDR        dial a closed port: print the error
+//	net timeout ADDR        dial with a 1 s timeout an address that never answers
+//	net lookup NAME         net.LookupHost
+//	net info                interfaces and addresses
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	_ "github.com/unigo-dev/unigo/rt"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: net serve|get|echoserve|echo|udpecho|conns|refused|timeout|lookup|info ...")
+		os.Exit(2)
+	}
+	arg := func(i int) string {
+		if len(os.Args) <= i {
+			fmt.Fprintln(os.Stderr, "missing argument")
+			os.Exit(2)
+		}
+		return os.Args[i]
+	}
+	switch os.Args[1] {
+	case "serve":
+		serve(arg(2))
+	case "get":
+		get(arg(2))
+	case "echoserve":
+		echoServe(arg(2))
+	case "echo":
+		n, _ := strconv.Atoi(arg(3))
+		echo(arg(2), n)
+	case "udpecho":
+		udpEcho(arg(2))
+	case "conns":
+		n, _ := strconv.Atoi(arg(3))
+		conns(arg(2), n)
+	case "refused":
+		_, err := net.Dial("tcp", arg(2))
+		fmt.Println("dial:", err, "ECONNREFUSED:", errors.Is(err, syscall.ECONNREFUSED))
+	case "timeout":
+		start := time.Now()
+		_, err := net.DialTimeout("tcp", arg(2), time.Second)
+		var ne net.Error
+		fmt.Println("dial:", err, "timeout:", errors.As(err, &ne) && ne.Timeout(), "waited at least 1s:", time.Since(start) >= time.Second)
+	case "lookup":
+		addrs, err := net.LookupHost(arg(2))
+		fmt.Println("lookup:", addrs, err)
+	case "info":
+		ifs, _ := net.Interfaces()
+		for _, i := range ifs {
+			addrs, _ := i.Addrs()
+			fmt.Println("interface", i.Name, addrs)
+		}
+	default:
+		fmt.Fprintln(os.Stderr, "unknown subcommand", os.Args[1])
+		os.Exit(2)
+	}
+}
+
+func serve(port string) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "hello from unigo")
+	})
+	mux.HandleFunc("/panic", func(w http.ResponseWriter, r *http.Request) {
+		var m map[string]int
+		m["x"]++ // a nil map: the handler panics, net/http recovers
+	})
+	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
+		h := sha256.New()
+		n, _ := io.Copy(h, r.Body)
+		fmt.Fprintf(w, "%d %x\n", n, h.Sum(nil))
+	})
+	ln, err := net.Listen("tcp", ":"+port)
+	if err != nil {
+		fmt.Println("listen:", err)
+		os.Exit(1)
+	}
+	srv := &http.Server{Handler: mux}
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM)
+	go func() {
+		<-stop
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}()
+	fmt.Println("listening on", ln.Addr())
+	if err := srv.Serve(ln); err != http.ErrServerClosed {
+		fmt.Println("serve:", err)
+		os.Exit(1)
+	}
+	fmt.Println("server stopped")
+}
+
+func get(url string) {
+	resp, err := http.Get(url)
+	if err != nil {
+		fmt.Println("get:", err)
+		os.Exit(1)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	fmt.Printf("status %d body %q err %v\n", resp.StatusCode, body, err)
+}
+
+func echoServe(port string) {
+	ln, err := net.Listen("tcp", ":"+port)
+	if err != nil {
+		fmt.Println("listen:", err)
+		os.Exit(1)
+	}
+	fmt.Println("listening on", ln.Addr())
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			fmt.Println("accept:", err)
+			os.Exit(1)
+		}
+		go func() {
+			defer c.Close()
+			io.Copy(c, c)
+		}()
+	}
+}
+
+func echo(addr string, n int) {
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		fmt.Println("dial:", err)
+		os.Exit(1)
+	}
+	data := make([]byte, n)
+	rand.Read(data)
+	want := sha256.Sum256(data)
+	go func() {
+		c.Write(data)
+		c.(*net.TCPConn).CloseWrite()
+	}()
+	got, err := io.ReadAll(c)
+	fmt.Printf("echoed %d bytes, hash matches: %v, err %v\n", len(got), sha256.Sum256(got) == want, err)
+}
+
+func udpEcho(addr string) {
+	c, err := net.Dial("udp", addr)
+	if err != nil {
+		fmt.Println("dial:", err)
+		os.Exit(1)
+	}
+	msg := []byte("datagram from unigo")
+	buf := make([]byte, 100)
+	for try := 0; try < 5; try++ {
+		c.Write(msg)
+		c.SetReadDeadline(time.Now().Add(time.Second))
+		n, err := c.Read(buf)
+		if err == nil {
+			fmt.Printf("udp echo: %q matches: %v\n", buf[:n], bytes.Equal(buf[:n], msg))
+			return
+		}
+	}
+	fmt.Println("udp echo: no answer")
+}
+
+func conns(addr string, n int) {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	ok, failed := 0, 0
+	var firstErr error
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := func() error {
+				c, err := net.DialTimeout("tcp", addr, 30*time.Second)
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				msg := []byte(fmt.Sprintf("connection %d\n", i))
+				if _, err := c.Write(msg); err != nil {
+					return err
+				}
+				got := make([]byte, len(msg))
+				if _, err := io.ReadFull(c, got); err != nil {
+					return err
+				}
+				if !bytes.Equal(got, msg) {
+					return errors.New("wrong echo")
+				}
+				return nil
+			}()
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				failed++
+				if firstErr == nil {
+					firstErr = err
+				}
+			} else {
+				ok++
+			}
+		}()
+	}
+	wg.Wait()
+	fmt.Printf("connections ok %d failed %d first error %v\n", ok, failed, firstErr)
+}
