@@ -257,6 +257,9 @@ func (c Config) Command(image, cmdline string) []string {
 		// which status.Decode reads as "no status", instead of booting again.
 		"-no-reboot",
 		"-device", fmt.Sprintf("isa-debug-exit,iobase=%#x,iosize=4", status.DebugExitPort),
+		// Modern virtio-mmio (version 2), as Firecracker and Cloud Hypervisor
+		// offer it; QEMU's default is the legacy interface.
+		"-global", "virtio-mmio.force-legacy=false",
 		"-serial", "stdio",
 		"-kernel", image,
 		"-append", cmdline,

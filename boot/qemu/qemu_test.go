@@ -48,6 +48,7 @@ func TestCommand(t *testing.T) {
 	tail := []string{
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
 		"-device", "isa-debug-exit,iobase=0xf4,iosize=4",
+		"-global", "virtio-mmio.force-legacy=false",
 		"-serial", "stdio",
 		"-kernel", "/tmp/x/kernel.elf",
 		"-append", `A=1 -- "b c"`,

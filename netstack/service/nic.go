@@ -1,13 +1,75 @@
 package service
 
 import (
+	"context"
 	"fmt"
 	"os"
+
+	"github.com/unigo-dev/unigo/drivers/hw"
+	"github.com/unigo-dev/unigo/drivers/virtio"
+	"github.com/unigo-dev/unigo/drivers/virtionet"
+	"github.com/unigo-dev/unigo/netstack"
+	"github.com/unigo-dev/unigo/netstack/link"
+	"github.com/unigo-dev/unigo/netstack/netcall"
+)
+
+// virtio device types.
+const (
+	virtioNet = 1
 )
 
 // bringUp finds the network device, attaches it to the stack and gives it an
-// address: the static one from the command line, or DHCP's.
+// address: the static one from the command line, or DHCP's. Without a device
+// the program has the loopback interface only.
 func (s *Service) bringUp(c config) {
-	_ = c
-	fmt.Fprint(os.Stderr, "")
+	var dma hw.DMA
+	for _, d := range hw.Devices() {
+		if d.Kind != netcall.DeviceVirtioMMIO {
+			continue
+		}
+		regs, err := hw.Map(d)
+		if err != nil {
+			warn(err)
+			continue
+		}
+		t, err := virtio.NewMMIO(regs)
+		if err != nil || t == nil || t.DeviceType() != virtioNet {
+			continue
+		}
+		ep, err := link.Open(virtionet.Config{Transport: t, Alloc: &dma, Interrupt: hw.NewIRQ(d)})
+		if err != nil {
+			warn(fmt.Errorf("virtio-net: %w", err))
+			continue
+		}
+		if err := s.st.AddNIC(ep, ep.Device().MAC()); err != nil {
+			warn(err)
+			return
+		}
+		s.configure(c)
+		return // one network device
+	}
 }
+
+// configure gives the device its address.
+func (s *Service) configure(c config) {
+	if !c.dhcp {
+		if err := s.st.ConfigureStatic(c.addr, c.gw, c.dns); err != nil {
+			warn(fmt.Errorf("unigo.net.ip=%v: %w", c.addr, err))
+			return
+		}
+		setResolv(c.dns)
+		return
+	}
+	err := s.st.StartDHCP(context.Background(), func(l netstack.Lease) {
+		dns := l.DNS
+		if len(c.dns) > 0 {
+			dns = c.dns // the command line's DNS servers win over DHCP's
+		}
+		setResolv(dns)
+	})
+	if err != nil {
+		warn(fmt.Errorf("DHCP: %w", err))
+	}
+}
+
+func warn(err error) { fmt.Fprintln(os.Stderr, "unigo: network:", err) }
