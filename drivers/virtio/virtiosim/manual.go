@@ -12,7 +12,8 @@ import (
 // order until their writable capacity reaches need or max chains are taken
 // (max < 1 means no limit), calls fill with them, and returns each chain to
 // the driver with the length fill gives for it (fill may lie, to play a
-// hostile device; a missing length counts as 0). The used index is
+// hostile device; a missing length counts as 0; a nil result takes
+// nothing and Receive returns false). The used index is
 // published once for all of them, and the driver is interrupted if it asked.
 //
 // If the available chains cannot reach need within max chains, Receive
@@ -67,11 +68,11 @@ func (d *Device) Receive(qi int, need uint32, max int, fill func(cs []Chain) []u
 			next++
 		}
 		if len(cs) == 0 || have < uint64(need) {
-			// Not enough room: ask to be told about new buffers, then look
-			// again, since buffers added before the request was visible
-			// would not notify.
+			// Not enough room: ask to be told about buffers beyond those
+			// seen, then look again, since buffers added before the request
+			// was visible would not notify.
 			if eventIdx {
-				atomic.StoreUint32(availEvent, uint32(q.lastAvail))
+				atomic.StoreUint32(availEvent, uint32(availIdx))
 			}
 			if uint16(atomic.LoadUint32(availW)>>16) == availIdx {
 				return false
@@ -79,6 +80,9 @@ func (d *Device) Receive(qi int, need uint32, max int, fill func(cs []Chain) []u
 			continue
 		}
 		lens := fill(cs)
+		if lens == nil {
+			return false // the model declined the chains: nothing is taken
+		}
 		old := q.usedIdx
 		for i, c := range cs {
 			var l uint32
