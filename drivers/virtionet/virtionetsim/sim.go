@@ -250,12 +250,12 @@ func (d *Device) pump() {
 // device does.
 func (d *Device) deliver(pkt []byte) bool {
 	merge := d.Sim.DriverFeatures()&virtionet.FeatureMrgRxBuf != 0
-	max, need := 1, uint32(1)
+	limit, need := 1, uint32(1)
 	if merge {
-		max, need = 0, uint32(len(pkt))
+		limit, need = 0, uint32(max(len(pkt), 1))
 	}
 	tooBig := false
-	ok := d.Sim.Receive(0, need, max, func(cs []virtiosim.Chain) []uint32 {
+	ok := d.Sim.Receive(0, need, limit, func(cs []virtiosim.Chain) []uint32 {
 		var room int
 		for _, c := range cs {
 			for _, w := range c.Writable {
