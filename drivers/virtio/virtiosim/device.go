@@ -57,6 +57,14 @@ type Device struct {
 	// UnstableConfigReads makes the first that many configuration reads
 	// bump the configuration generation, as if the device changed it.
 	UnstableConfigReads int
+	// ManualQueues is a bit mask of queues Service leaves alone; a test's
+	// device model serves them with Receive. A network device's receive
+	// queue is one: its buffers wait for packets instead of being served
+	// on notification.
+	ManualQueues uint64
+	// OnNotify, if set, is called (without locks held) after each queue
+	// notification, so a device model can serve a manual queue.
+	OnNotify func(queue int)
 
 	// Counters, read with Load.
 	Notifications atomic.Uint64 // queue notifications received
@@ -81,6 +89,7 @@ type Device struct {
 	startOnce  sync.Once
 	stopOnce   sync.Once
 	notifyMask []atomic.Bool
+	manualMu   sync.Mutex // serializes Receive
 }
 
 type queue struct {
@@ -235,6 +244,9 @@ func (d *Device) notify(q uint32) {
 	case d.kick <- struct{}{}:
 	default:
 	}
+	if d.OnNotify != nil {
+		d.OnNotify(int(q))
+	}
 }
 
 func (d *Device) raise() {
@@ -273,7 +285,7 @@ func (d *Device) serviceQueue(qi int) {
 	eventIdx := d.drvFeat&virtio.FeatureEventIdx != 0
 	live := d.status&virtio.StatusDriverOK != 0
 	d.mu.Unlock()
-	if !q.ready || !live {
+	if !q.ready || !live || qi < 64 && d.ManualQueues&(1<<qi) != 0 {
 		return
 	}
 	n := uint64(q.size)
