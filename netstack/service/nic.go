@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync"
 
 	"github.com/unigo-dev/unigo/drivers/hw"
 	"github.com/unigo-dev/unigo/drivers/virtio"
@@ -21,7 +22,15 @@ const (
 // bringUp finds the network device, attaches it to the stack and gives it an
 // address: the static one from the command line, or DHCP's. Without a device
 // the program has the loopback interface only.
-func (s *Service) bringUp(c config) {
+// up is closed once the device has an address, or there is no device.
+func (s *Service) bringUp(c config, up chan struct{}) {
+	var once sync.Once
+	done := func() { once.Do(func() { close(up) }) }
+	defer func() {
+		if !s.hasNIC {
+			done() // no device: nothing to wait for
+		}
+	}()
 	var dma hw.DMA
 	for _, d := range hw.Devices() {
 		if d.Kind != netcall.DeviceVirtioMMIO {
@@ -45,19 +54,21 @@ func (s *Service) bringUp(c config) {
 			warn(err)
 			return
 		}
-		s.configure(c)
+		s.hasNIC = true
+		s.configure(c, done)
 		return // one network device
 	}
 }
 
 // configure gives the device its address.
-func (s *Service) configure(c config) {
+func (s *Service) configure(c config, done func()) {
 	if !c.dhcp {
 		if err := s.st.ConfigureStatic(c.addr, c.gw, c.dns); err != nil {
 			warn(fmt.Errorf("unigo.net.ip=%v: %w", c.addr, err))
 			return
 		}
 		setResolv(c.dns)
+		done()
 		return
 	}
 	err := s.st.StartDHCP(context.Background(), func(l netstack.Lease) {
@@ -66,6 +77,7 @@ func (s *Service) configure(c config) {
 			dns = c.dns // the command line's DNS servers win over DHCP's
 		}
 		setResolv(dns)
+		done()
 	})
 	if err != nil {
 		warn(fmt.Errorf("DHCP: %w", err))

@@ -25,9 +25,11 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"github.com/unigo-dev/unigo/netstack"
@@ -48,6 +50,8 @@ type Service struct {
 	changedMu sync.Mutex
 	changed   map[int]struct{}
 	wake      chan struct{}
+
+	hasNIC bool // a network device is attached (bringUp)
 }
 
 // Start creates the stack, starts the taker and brings the network device up in
@@ -65,7 +69,17 @@ func Start() (*Service, error) {
 	setResolv(nil)
 	go s.report()
 	go s.take()
-	go s.bringUp(readConfig())
+	c := readConfig()
+	up := make(chan struct{})
+	go s.bringUp(c, up)
+	// A program that talks to the network at once should find it up, as a
+	// process on a booted Linux does: wait for the address a little. A
+	// missing DHCP server costs this wait, then the program runs without.
+	select {
+	case <-up:
+	case <-time.After(c.wait):
+		warn(fmt.Errorf("no address after %v; going on without (sockets say the network is unreachable until one comes)", c.wait))
+	}
 	return s, nil
 }
 
@@ -315,7 +329,23 @@ func (s *Service) do(ctx context.Context, req *netcall.Request, in, addr []byte)
 	if err != 0 {
 		res = -int64(err)
 	}
+	if consumes(req.Op) {
+		// What the call took may have ended the readiness (the last
+		// pending connection, the last bytes): the kernel's copy must say
+		// so before the caller looks again.
+		s.ready(req.Sock, id)
+	}
 	reply(req.ID, res, out, peer)
+}
+
+// consumes says whether a call can take away a socket's readiness.
+func consumes(op uint32) bool {
+	switch op {
+	case syscall.SYS_ACCEPT, syscall.SYS_ACCEPT4, syscall.SYS_READ, syscall.SYS_READV, syscall.SYS_RECVFROM,
+		syscall.SYS_RECVMSG, syscall.SYS_WRITE, syscall.SYS_WRITEV, syscall.SYS_SENDTO, syscall.SYS_SENDMSG:
+		return true
+	}
+	return false
 }
 
 func reply(id uint32, res int64, data, addr []byte) {
@@ -335,6 +365,9 @@ type config struct {
 	gw   netip.Addr
 	dns  []netip.Addr
 	dhcp bool // no static address: ask DHCP
+	// wait bounds how long the program's start waits for an address
+	// (unigo.net.wait=SECONDS, 5 by default).
+	wait time.Duration
 }
 
 // readConfig reads the unigo.net.* kernel parameters: ip=ADDR/LEN, gw=ADDR,
@@ -342,7 +375,7 @@ type config struct {
 func readConfig() config {
 	buf := make([]byte, 512)
 	n, _, e := syscall.RawSyscall(netcall.SysNetConfig, uintptr(unsafe.Pointer(&buf[0])), uintptr(len(buf)), 0)
-	c := config{dhcp: true}
+	c := config{dhcp: true, wait: 5 * time.Second}
 	if e != 0 {
 		return c
 	}
@@ -357,6 +390,11 @@ func readConfig() config {
 			c.dhcp = err != nil
 		case "gw":
 			c.gw, err = netip.ParseAddr(v)
+		case "wait":
+			var n int
+			if n, err = strconv.Atoi(v); err == nil {
+				c.wait = time.Duration(n) * time.Second
+			}
 		case "dns":
 			for _, d := range strings.Split(v, ",") {
 				a, e := netip.ParseAddr(d)

@@ -784,9 +784,13 @@ func (s *System) netReady(buf, n uint64) uint64 {
 		if rd.Sock < 0 || rd.Sock >= netcall.MaxSockets {
 			continue
 		}
+		// Every report with events is an edge for EPOLLET, as every wake-up
+		// is on Linux: a second connection arriving on a listener that had
+		// one is news even though it stayed readable. Spurious edges cost a
+		// call that says EAGAIN; a missed one would hang the program.
 		k := &s.net.socks[rd.Sock]
-		if rd.Events&^k.events != 0 {
-			k.seq++ // a rising edge, for EPOLLET
+		if rd.Events != 0 {
+			k.seq++
 			changed = true
 		}
 		k.events = rd.Events
