@@ -27,6 +27,7 @@ var apps = []string{
 	"./testdata/gcstress",
 	"./testdata/probe",
 	"./testdata/signals",
+	"./testdata/net",
 	"./qemu-tests/testdata/sleeper",
 	"./qemu-tests/testdata/threadhold",
 }
@@ -142,6 +143,9 @@ type vm struct {
 	CPU string
 	// SMP is QEMU's -smp; 0 is the suite's CPU count (suiteSMP).
 	SMP int
+	// Net and Forward are the runner's network (qemu.Config.Net, Forward).
+	Net     string
+	Forward []qemu.Forward
 }
 
 // suiteSMP is the CPU count of every boot that does not choose one: 1 in the
@@ -149,7 +153,8 @@ type vm struct {
 var suiteSMP = 1
 
 func (v vm) config() qemu.Config {
-	c := qemu.Config{Memory: v.Memory, AppendExtra: v.Extra, Timeout: v.Timeout, CPU: v.CPU, SMP: v.SMP}
+	c := qemu.Config{Memory: v.Memory, AppendExtra: v.Extra, Timeout: v.Timeout, CPU: v.CPU, SMP: v.SMP,
+		Net: v.Net, Forward: v.Forward}
 	if c.SMP == 0 {
 		c.SMP = suiteSMP
 	}

@@ -19,20 +19,24 @@ import (
 	"github.com/unigo-dev/unigo/boot/status"
 )
 
-// readyWriter collects the console and closes ready when a line "ready" has
-// appeared.
+// readyWriter collects the console and closes ready when marker has appeared.
 type readyWriter struct {
-	mu    sync.Mutex
-	buf   bytes.Buffer
-	ready chan struct{}
-	once  sync.Once
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	marker string
+	ready  chan struct{}
+	once   sync.Once
+}
+
+func newReadyWriter(marker string) *readyWriter {
+	return &readyWriter{marker: marker, ready: make(chan struct{})}
 }
 
 func (w *readyWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.buf.Write(p)
-	if strings.Contains(w.buf.String(), "ready\n") {
+	if strings.Contains(w.buf.String(), w.marker) {
 		w.once.Do(func() { close(w.ready) })
 	}
 	return len(p), nil
@@ -44,22 +48,26 @@ func (w *readyWriter) String() string {
 	return w.buf.String()
 }
 
-// bootAndPress boots signals with arg, presses the power button (through
-// QEMU's QMP monitor socket, as unigo-run does on Ctrl-C) presses times once
-// the program says it is ready, and returns the console and the result.
-func bootAndPress(t *testing.T, arg string, presses int, extra string) (string, qemu.Result) {
+// bootServer boots app with args and, once its console shows marker, runs
+// then (in another goroutine) and presses the power button (through QEMU's
+// QMP monitor socket, as unigo-run does on Ctrl-C) presses times. It returns
+// the console and how the run ended.
+func bootServer(t *testing.T, app string, v vm, marker string, presses int, then func(), args ...string) (string, qemu.Result) {
 	t.Helper()
-	cfg := vm{Extra: extra}.config()
+	cfg := v.config()
 	power := make(chan struct{}, presses)
 	cfg.PowerDown = power
 	cfg.Grace = 30 * time.Second // the kernel's own grace must act first
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout+30*time.Second)
 	defer cancel()
-	console := &readyWriter{ready: make(chan struct{})}
+	console := newReadyWriter(marker)
 	var stderr bytes.Buffer
 	go func() {
 		select {
 		case <-console.ready:
+			if then != nil {
+				then()
+			}
 			for range presses {
 				power <- struct{}{}
 				time.Sleep(100 * time.Millisecond)
@@ -67,14 +75,21 @@ func bootAndPress(t *testing.T, arg string, presses int, extra string) (string, 
 		case <-ctx.Done():
 		}
 	}()
-	res, err := qemu.Run(ctx, cfg, appPath(t, "signals"), []string{arg}, nil, console, &stderr)
+	res, err := qemu.Run(ctx, cfg, appPath(t, app), args, v.Env, console, &stderr)
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("signals %s: exit %d, reason %q\nconsole:\n%s\nQEMU stderr:\n%s", arg, res.ExitCode, res.Reason, console, &stderr)
+			t.Logf("%s %q: exit %d, reason %q\nconsole:\n%s\nQEMU stderr:\n%s", app, args, res.ExitCode, res.Reason, console, &stderr)
 		}
 	})
 	require.NoError(t, err)
 	return console.String(), res
+}
+
+// bootAndPress boots signals with arg and presses the power button presses
+// times once the program says it is ready.
+func bootAndPress(t *testing.T, arg string, presses int, extra string) (string, qemu.Result) {
+	t.Helper()
+	return bootServer(t, "signals", vm{Extra: extra}, "ready\n", presses, nil, arg)
 }
 
 // TestPowerButton proves graceful shutdown: QEMU's system_powerdown (the ACPI
@@ -128,7 +143,7 @@ func TestRunnerForwardsSIGTERM(t *testing.T) {
 	build.Dir = repoRoot
 	out, err := build.CombinedOutput()
 	require.NoError(t, err, "%s", out)
-	console := &readyWriter{ready: make(chan struct{})}
+	console := newReadyWriter("ready\n")
 	cmd := exec.Command(runner, "-timeout", "60s", appPath(t, "signals"), "serve")
 	cmd.Stdout = console
 	var stderr bytes.Buffer

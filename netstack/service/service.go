@@ -52,6 +52,9 @@ type Service struct {
 	wake      chan struct{}
 
 	hasNIC bool // a network device is attached (bringUp)
+
+	// pushMu orders what goes to the kernel about sockets (ready, names).
+	pushMu sync.Mutex
 }
 
 // Start creates the stack, starts the taker and brings the network device up in
@@ -110,6 +113,7 @@ func (s *Service) report() {
 		clear(s.changed)
 		s.changedMu.Unlock()
 		recs = recs[:0]
+		s.pushMu.Lock()
 		for _, id := range batch {
 			s.mu.Lock()
 			k, ok := s.byStack[id]
@@ -118,16 +122,23 @@ func (s *Service) report() {
 				continue
 			}
 			recs = append(recs, netcall.Ready{Sock: k, Events: s.st.Readiness(id)})
-			s.names(k, id)
+			s.namesLocked(k, id)
 		}
 		if len(recs) > 0 {
 			syscall.RawSyscall(netcall.SysNetReady, uintptr(unsafe.Pointer(&recs[0])), uintptr(len(recs)), 0)
 		}
+		s.pushMu.Unlock()
 	}
 }
 
 // ready reports one socket's events now.
 func (s *Service) ready(k int32, id int) {
+	// Reading the state and telling the kernel happen under pushMu, so the
+	// kernel's copy is always the latest reading: unordered, a goroutine
+	// that read earlier could overwrite a newer report (a connection that
+	// completed would look unconnected again).
+	s.pushMu.Lock()
+	defer s.pushMu.Unlock()
 	r := netcall.Ready{Sock: k, Events: s.st.Readiness(id)}
 	syscall.RawSyscall(netcall.SysNetReady, uintptr(unsafe.Pointer(&r)), 1, 0)
 }
@@ -135,6 +146,12 @@ func (s *Service) ready(k int32, id int) {
 // names gives the kernel a socket's addresses, for getsockname and
 // getpeername.
 func (s *Service) names(k int32, id int) {
+	s.pushMu.Lock()
+	defer s.pushMu.Unlock()
+	s.namesLocked(k, id)
+}
+
+func (s *Service) namesLocked(k int32, id int) {
 	local, _ := s.st.GetSockName(id)
 	peer, _ := s.st.GetPeerName(id)
 	var lp, pp unsafe.Pointer

@@ -12,6 +12,7 @@
 //	net conns ADDR N        N concurrent connections to a TCP echo server
 //	net refused ADDR        dial a closed port: print the error
 //	net timeout ADDR        dial with a 1 s timeout an address that never answers
+//	net readtimeout ADDR    read with a 1 s deadline from a server that never writes
 //	net lookup NAME         net.LookupHost
 //	net info                interfaces and addresses
 package main
@@ -71,6 +72,16 @@ func main() {
 		_, err := net.DialTimeout("tcp", arg(2), time.Second)
 		var ne net.Error
 		fmt.Println("dial:", err, "timeout:", errors.As(err, &ne) && ne.Timeout(), "waited at least 1s:", time.Since(start) >= time.Second)
+	case "readtimeout":
+		c, err := net.Dial("tcp", arg(2))
+		if err != nil {
+			fmt.Println("dial:", err)
+			os.Exit(1)
+		}
+		c.SetReadDeadline(time.Now().Add(time.Second))
+		_, err = c.Read(make([]byte, 1))
+		var ne net.Error
+		fmt.Println("read:", err, "timeout:", errors.As(err, &ne) && ne.Timeout(), "deadline exceeded:", errors.Is(err, os.ErrDeadlineExceeded))
 	case "lookup":
 		addrs, err := net.LookupHost(arg(2))
 		fmt.Println("lookup:", addrs, err)
@@ -168,6 +179,8 @@ func echo(addr string, n int) {
 	}()
 	got, err := io.ReadAll(c)
 	fmt.Printf("echoed %d bytes, hash matches: %v, err %v\n", len(got), sha256.Sum256(got) == want, err)
+	host, _, _ := net.SplitHostPort(c.LocalAddr().String())
+	fmt.Println("local address", host)
 }
 
 func udpEcho(addr string) {
@@ -200,7 +213,7 @@ func conns(addr string, n int) {
 		go func() {
 			defer wg.Done()
 			err := func() error {
-				c, err := net.DialTimeout("tcp", addr, 30*time.Second)
+				c, err := net.DialTimeout("tcp", addr, 60*time.Second)
 				if err != nil {
 					return err
 				}

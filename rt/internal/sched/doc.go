@@ -410,6 +410,24 @@ func (s *Scheduler) Wake(t *Thread, result int64) {
 	s.push(&s.run, t)
 }
 
+// FutexRequeue makes up to n threads waiting on addr runnable without touching
+// their saved registers: they were parked to run their system call again.
+func (s *Scheduler) FutexRequeue(addr uint64, n int) int {
+	q := &s.futex[bucket(addr)]
+	woken := 0
+	for i := q.head; i != none && woken < n; {
+		t := s.Thread(i)
+		i = t.Next
+		if t.WaitAddr == addr && t.State == Blocked {
+			rax := t.Frame.RAX
+			s.Wake(t, 0)
+			t.Frame.RAX = rax
+			woken++
+		}
+	}
+	return woken
+}
+
 func bucket(addr uint64) uint32 {
 	return uint32((addr >> 2) * 0x9E3779B97F4A7C15 >> 56)
 }

@@ -24,6 +24,7 @@ const (
 	// futex can use: the service's wait, and each request's caller.
 	netTakeKey = 0xFFFF_FF00_0000_0000
 	netReqKey  = 0xFFFF_FF00_0001_0000
+	netSlotKey = 0xFFFF_FF00_0000_0100 // a thread waiting for a free request slot
 )
 
 // Request states.
@@ -83,8 +84,15 @@ const (
 
 // netState is the socket side of System.
 type netState struct {
-	reqs         [maxRequests]netReq
-	queue        [maxRequests + 64]uint32 // request indexes (or cancel records), FIFO
+	reqs [maxRequests]netReq
+	// notes are the records nobody waits for (a new socket, a close, a
+	// nonblocking flag): many can be in flight, so they are small and apart
+	// from the requests, in a ring of their own.
+	notes              [maxNotes]note
+	noteHead, noteTail int
+	// queue orders requests, cancel records and notes (their index with
+	// noteBit), FIFO: the service sees a socket made before it is used.
+	queue        [maxRequests + maxNotes + 64]uint32
 	qHead, qTail int
 	socks        [netcall.MaxSockets]sock
 	// resolv is /etc/resolv.conf, as the service last set it.
@@ -96,8 +104,22 @@ type netState struct {
 	netParamsN int
 }
 
-// cancelBit marks a queue entry as a cancel record for the request it names.
-const cancelBit = 1 << 31
+// cancelBit marks a queue entry as a cancel record for the request it names;
+// noteBit as a note.
+const (
+	cancelBit = 1 << 31
+	noteBit   = 1 << 30
+)
+
+// maxNotes bounds the notes in flight.
+const maxNotes = 4096
+
+// note is a record nobody waits for.
+type note struct {
+	op   uint32
+	sock int32
+	args [3]uint64
+}
 
 func (s *System) enqueue(v uint32) bool {
 	n := s.net.qTail - s.net.qHead
@@ -143,12 +165,19 @@ func (s *System) submit(t *sched.Thread, r *netReq, i int) uint64 {
 	return 0 // not seen: the answer sets the result
 }
 
-// notify queues a request nobody waits for (close, a nonblocking flag).
-func (s *System) notify(op uint32, sk int32, arg uint64) {
-	if r, i, ok := s.newRequest(nil, op, sk); ok {
-		r.hdr.Args[0] = arg
-		s.submit(nil, r, i)
+// notify queues a note for the service (a new socket, a close, a nonblocking
+// flag). false: too many are in flight.
+func (s *System) notify(op uint32, sk int32, a0, a1, a2 uint64) bool {
+	if s.net.noteTail-s.net.noteHead == maxNotes {
+		return false
 	}
+	i := s.net.noteTail % maxNotes
+	if !s.enqueue(noteBit | uint32(i)) {
+		return false
+	}
+	s.net.notes[i] = note{op: op, sock: sk, args: [3]uint64{a0, a1, a2}}
+	s.net.noteTail++
+	return true
 }
 
 // isNetWait says whether t waits for the answer to a socket call.
@@ -223,7 +252,13 @@ func (s *System) sockCall(t *sched.Thread, nr uint64, a0, a1, a2, a3, a4, a5 uin
 	}
 	r, i, ok := s.newRequest(t, uint32(nr), sk)
 	if !ok {
-		return neg(linux.ENOBUFS)
+		// Every request slot is taken: wait for one, then make the call
+		// again from the start (back to the SYSCALL instruction, with the
+		// number in RAX, as a restarted call).
+		f := kmem.At[sched.Frame](s.callFrame)
+		f.RIP -= 2
+		s.Sched.Block(t, sched.WaitFutex, netSlotKey, linux.FUTEX_BITSET_ALL, 0)
+		return nr
 	}
 	h := &r.hdr
 	h.Args = [6]uint64{a0, a1, a2, a3, a4, a5}
@@ -408,6 +443,13 @@ func (s *System) netTake(t *sched.Thread, buf, size uint64) uint64 {
 			h.Args[0] = uint64(i | s.net.reqs[i].gen<<16)
 			return ret(netcall.RequestSize, s.copyOut(buf, kmem.Addr(&h), netcall.RequestSize))
 		}
+		if v&noteBit != 0 {
+			n := &s.net.notes[v&^noteBit]
+			s.net.noteHead++
+			h := netcall.Request{Op: n.op, Sock: n.sock}
+			h.Args[0], h.Args[1], h.Args[2] = n.args[0], n.args[1], n.args[2]
+			return ret(netcall.RequestSize, s.copyOut(buf, kmem.Addr(&h), netcall.RequestSize))
+		}
 		r := &s.net.reqs[v]
 		if r.state != reqQueued {
 			continue // interrupted while queued
@@ -495,6 +537,7 @@ func (s *System) finish(r *netReq, result int64) {
 	tid := r.tid
 	i := (r.hdr.ID & 0xFFFF)
 	r.state = reqFree
+	s.Sched.FutexRequeue(netSlotKey, 1) // a slot is free
 	if tid == 0 {
 		return
 	}
@@ -659,12 +702,7 @@ func (s *System) socket(domain, typ, proto uint64) uint64 {
 	if !ok {
 		return neg(linux.EMFILE)
 	}
-	r, i, ok := s.newRequest(nil, netcall.OpSocket, int32(id))
-	if !ok {
-		return neg(linux.ENOBUFS)
-	}
-	r.hdr.Args = [6]uint64{domain, typ, proto}
-	if s.submit(nil, r, i) != 0 {
+	if !s.notify(netcall.OpSocket, int32(id), domain, typ, proto) {
 		return neg(linux.ENOBUFS)
 	}
 	s.files[fd] = file{kind: kindSocket, cloexec: typ&linux.SOCK_CLOEXEC != 0,
@@ -767,7 +805,7 @@ func (s *System) accepted(id int, flags uint64) int64 {
 // dropSock frees a socket id and closes the socket in the service.
 func (s *System) dropSock(id int) {
 	s.net.socks[id] = sock{}
-	s.notify(netcall.OpClose, int32(id), 0)
+	s.notify(netcall.OpClose, int32(id), 0, 0, 0)
 }
 
 // netReady is SysNetReady(buf, n): the sockets' events now.
@@ -808,7 +846,7 @@ func (s *System) closeSock(f *file) {
 	k.refs--
 	if k.refs <= 0 {
 		*k = sock{}
-		s.notify(netcall.OpClose, int32(f.val), 0)
+		s.notify(netcall.OpClose, int32(f.val), 0, 0, 0)
 	}
 }
 
@@ -818,7 +856,7 @@ func (s *System) setSockNonblock(f *file) {
 	if f.status&linux.O_NONBLOCK != 0 {
 		v = 1
 	}
-	s.notify(netcall.OpSetNonblock, int32(f.val), v)
+	s.notify(netcall.OpSetNonblock, int32(f.val), v, 0, 0)
 }
 
 // netConfig is SysNetConfig(buf, len): the unigo.net.* kernel parameters.

@@ -22,6 +22,7 @@ import (
 	"github.com/unigo-dev/unigo/netstack/netcall"
 	"github.com/unigo-dev/unigo/rt/internal/clock"
 	"github.com/unigo-dev/unigo/rt/internal/klog"
+	"github.com/unigo-dev/unigo/rt/internal/kmem"
 	"github.com/unigo-dev/unigo/rt/internal/linux"
 	"github.com/unigo-dev/unigo/rt/internal/mm"
 	"github.com/unigo-dev/unigo/rt/internal/sched"
@@ -90,6 +91,10 @@ type System struct {
 	// SelfTest enables SYS_UNIGO_SELFTEST (unigo.selftest=1).
 	SelfTest bool
 
+	// callFrame is the kernel address of the registers of the system call
+	// being dispatched (one CPU at a time runs kernel code).
+	callFrame uintptr
+
 	counts [linux.NumSyscalls]uint64
 	logged [linux.NumSyscalls / 64]uint64
 }
@@ -152,6 +157,7 @@ func (s *System) copyOut(addr uint64, src uintptr, n uint64) linux.Errno {
 func (s *System) Dispatch(t *sched.Thread, f *sched.Frame) {
 	nr := f.RAX
 	a0, a1, a2, a3, a4, a5 := f.RDI, f.RSI, f.RDX, f.R10, f.R8, f.R9
+	s.callFrame = kmem.Addr(f)
 	if nr < linux.NumSyscalls {
 		s.counts[nr]++
 	}

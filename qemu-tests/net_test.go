@@ -1,0 +1,313 @@
+package qemutests
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/unigo-dev/unigo/boot/qemu"
+)
+
+// The network tests run on QEMU's user network, as the runner sets it up by
+// default: the guest gets 10.0.2.15 by DHCP, reaches the host's 127.0.0.1 as
+// 10.0.2.2, and host ports reach the guest only through forwards bound to
+// 127.0.0.1.
+
+// freePort is a TCP (or UDP) port on 127.0.0.1 that nobody listens on now.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// hostEcho runs a TCP echo server on the host's loopback for the test.
+func hostEcho(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				io.Copy(c, c)
+			}()
+		}
+	}()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// TestNetHTTPServer proves the host can use a net/http server in the guest
+// through a forwarded port: GET, a handler that panics (net/http recovers and
+// the server stays up), a 1 MiB upload checked by hash, then a graceful stop
+// by the power button.
+func TestNetHTTPServer(t *testing.T) {
+	t.Parallel()
+	hp := freePort(t)
+	base := fmt.Sprintf("http://127.0.0.1:%d", hp)
+	client := &http.Client{Timeout: 60 * time.Second}
+	var results []string
+	console, res := bootServer(t, "net", vm{Forward: []qemu.Forward{{Proto: "tcp", HostPort: hp, GuestPort: 80}}},
+		"listening on", 1, func() {
+			get := func(path string) string {
+				r, err := client.Get(base + path)
+				if err != nil {
+					return "error: " + err.Error()
+				}
+				defer r.Body.Close()
+				b, _ := io.ReadAll(r.Body)
+				return fmt.Sprintf("%d %s", r.StatusCode, b)
+			}
+			results = append(results, get("/"), get("/panic"), get("/"))
+			payload := make([]byte, 1<<20)
+			rand.Read(payload)
+			r, err := client.Post(base+"/echo", "application/octet-stream", bytes.NewReader(payload))
+			if err != nil {
+				results = append(results, "error: "+err.Error())
+				return
+			}
+			b, _ := io.ReadAll(r.Body)
+			r.Body.Close()
+			results = append(results, string(b), fmt.Sprintf("%d %x\n", len(payload), sha256.Sum256(payload)))
+		}, "serve", "80")
+	require.Len(t, results, 5, "console:\n%s", console)
+	assert.Equal(t, "200 hello from unigo\n", results[0])
+	assert.True(t, strings.HasPrefix(results[1], "error: "), "a panicking handler closes the connection: %s", results[1])
+	assert.Equal(t, "200 hello from unigo\n", results[2], "the server survives the panic")
+	assert.Equal(t, results[4], results[3], "the upload's length and SHA-256")
+	assert.Contains(t, console, "http: panic serving")
+	assert.Contains(t, console, "server stopped")
+	assert.Equal(t, 0, res.ExitCode)
+}
+
+// TestNetHTTPClient proves the guest can GET from a server on the host.
+func TestNetHTTPClient(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "host saw %s %s", r.Method, r.URL.Path)
+	})}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	url := fmt.Sprintf("http://10.0.2.2:%d/from-guest", l.Addr().(*net.TCPAddr).Port)
+	console, res := boot(t, "net", vm{}, "get", url)
+	assert.Equal(t, 0, res.ExitCode)
+	assert.Contains(t, console, `status 200 body "host saw GET /from-guest" err <nil>`)
+}
+
+// TestNetEcho proves 1 MiB of random bytes crosses TCP both ways intact, in
+// both directions of connection: the guest dialing the host, and the host
+// dialing the guest. The guest's address is DHCP's.
+func TestNetEcho(t *testing.T) {
+	t.Parallel()
+	t.Run("guest dials", func(t *testing.T) {
+		t.Parallel()
+		port := hostEcho(t)
+		console, res := boot(t, "net", vm{}, "echo", fmt.Sprintf("10.0.2.2:%d", port), "1048576")
+		assert.Equal(t, 0, res.ExitCode)
+		assert.Contains(t, console, "echoed 1048576 bytes, hash matches: true, err <nil>")
+		assert.Contains(t, console, "local address 10.0.2.15\n", "the address from QEMU's DHCP server")
+	})
+	t.Run("host dials", func(t *testing.T) {
+		t.Parallel()
+		hp := freePort(t)
+		var got, want [32]byte
+		var n int
+		var dialErr error
+		bootServer(t, "net", vm{Forward: []qemu.Forward{{Proto: "tcp", HostPort: hp, GuestPort: 7}}}, "listening on", 1, func() {
+			c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", hp), 30*time.Second)
+			if err != nil {
+				dialErr = err
+				return
+			}
+			defer c.Close()
+			payload := make([]byte, 1<<20)
+			rand.Read(payload)
+			want = sha256.Sum256(payload)
+			go func() {
+				c.Write(payload)
+				c.(*net.TCPConn).CloseWrite()
+			}()
+			c.SetDeadline(time.Now().Add(60 * time.Second))
+			b, err := io.ReadAll(c)
+			n, got, dialErr = len(b), sha256.Sum256(b), err
+		}, "echoserve", "7")
+		require.NoError(t, dialErr)
+		assert.Equal(t, 1<<20, n)
+		assert.Equal(t, want, got)
+	})
+}
+
+// TestNetStaticAddress proves the kernel command line's static configuration
+// replaces DHCP.
+func TestNetStaticAddress(t *testing.T) {
+	t.Parallel()
+	port := hostEcho(t)
+	console, res := boot(t, "net", vm{Extra: "unigo.net.ip=10.0.2.30/24 unigo.net.gw=10.0.2.2"}, "echo", fmt.Sprintf("10.0.2.2:%d", port), "4096")
+	assert.Equal(t, 0, res.ExitCode)
+	assert.Contains(t, console, "echoed 4096 bytes, hash matches: true")
+	assert.Contains(t, console, "local address 10.0.2.30\n")
+}
+
+// TestNetConnections proves many connections at once: 1000 concurrent
+// connections from the guest to an echo server on the host, each checked.
+func TestNetConnections(t *testing.T) {
+	t.Parallel()
+	port := hostEcho(t)
+	console, res := boot(t, "net", vm{Timeout: 3 * time.Minute}, "conns", fmt.Sprintf("10.0.2.2:%d", port), "1000")
+	assert.Equal(t, 0, res.ExitCode)
+	assert.Contains(t, console, "connections ok 1000 failed 0")
+}
+
+// TestNetUDP proves UDP both ways: a datagram to an echo server on the host and
+// its echo back.
+func TestNetUDP(t *testing.T) {
+	t.Parallel()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			pc.WriteTo(buf[:n], from)
+		}
+	}()
+	console, res := boot(t, "net", vm{}, "udpecho", fmt.Sprintf("10.0.2.2:%d", pc.LocalAddr().(*net.UDPAddr).Port))
+	assert.Equal(t, 0, res.ExitCode)
+	assert.Contains(t, console, `udp echo: "datagram from unigo" matches: true`)
+}
+
+// TestNetErrors proves failures surface as the usual Go errors: a refused
+// connection is ECONNREFUSED; a read deadline is a timeout; with no network
+// device a dial says the network is unreachable.
+func TestNetErrors(t *testing.T) {
+	t.Parallel()
+	t.Run("refused", func(t *testing.T) {
+		t.Parallel()
+		console, res := boot(t, "net", vm{}, "refused", fmt.Sprintf("10.0.2.2:%d", freePort(t)))
+		assert.Equal(t, 0, res.ExitCode)
+		assert.Contains(t, console, "connect: connection refused ECONNREFUSED: true")
+	})
+	t.Run("deadline", func(t *testing.T) {
+		t.Parallel()
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		t.Cleanup(func() { l.Close() })
+		var conns []net.Conn
+		var mu sync.Mutex
+		go func() {
+			for {
+				c, err := l.Accept() // and never write
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				conns = append(conns, c)
+				mu.Unlock()
+			}
+		}()
+		t.Cleanup(func() {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, c := range conns {
+				c.Close()
+			}
+		})
+		console, res := boot(t, "net", vm{}, "readtimeout", fmt.Sprintf("10.0.2.2:%d", l.Addr().(*net.TCPAddr).Port))
+		assert.Equal(t, 0, res.ExitCode)
+		assert.Contains(t, console, "i/o timeout timeout: true deadline exceeded: true")
+	})
+	t.Run("no network", func(t *testing.T) {
+		t.Parallel()
+		console, res := boot(t, "net", vm{Net: qemu.NetNone}, "refused", "10.0.2.2:80")
+		assert.Equal(t, 0, res.ExitCode)
+		assert.Contains(t, console, "connect: network is unreachable")
+	})
+}
+
+// TestNetDNS proves name resolution through a DNS server: a small one the test
+// runs on the host's port 53 (QEMU's user network takes the guest's queries to
+// 10.0.2.2:53 there), named by unigo.net.dns.
+func TestNetDNS(t *testing.T) {
+	t.Parallel()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:53")
+	if err != nil {
+		t.Skipf("cannot run a DNS server on the host's port 53 (needs root and a free port): %v", err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go serveDNS(pc, "unigo.test.", net.IPv4(192, 0, 2, 7))
+	console, res := boot(t, "net", vm{Extra: "unigo.net.dns=10.0.2.2"}, "lookup", "unigo.test")
+	assert.Equal(t, 0, res.ExitCode)
+	assert.Contains(t, console, "lookup: [192.0.2.7] <nil>")
+}
+
+// serveDNS answers A queries for name with ip, and anything else with
+// NXDOMAIN: enough of RFC 1035 for a resolver's question.
+func serveDNS(pc net.PacketConn, name string, ip net.IP) {
+	buf := make([]byte, 512)
+	for {
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		q := buf[:n]
+		if n < 12 {
+			continue
+		}
+		// The question: labels up to the zero byte, then type and class.
+		i, qname := 12, ""
+		for i < n && q[i] != 0 {
+			l := int(q[i])
+			if i+1+l > n {
+				break
+			}
+			qname += string(q[i+1:i+1+l]) + "."
+			i += 1 + l
+		}
+		if i+5 > n {
+			continue
+		}
+		qtype := binary.BigEndian.Uint16(q[i+1:])
+		end := i + 5
+		resp := append([]byte(nil), q[:end]...)
+		resp[2] = 0x84 | q[2]&1 // response, authoritative, RD copied
+		resp[3] = 0x80          // RA
+		binary.BigEndian.PutUint16(resp[6:], 0)
+		binary.BigEndian.PutUint16(resp[8:], 0)
+		binary.BigEndian.PutUint16(resp[10:], 0)
+		switch {
+		case strings.EqualFold(qname, name) && qtype == 1:
+			binary.BigEndian.PutUint16(resp[6:], 1)
+			resp = append(resp, 0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4)
+			resp = append(resp, ip.To4()...)
+		case strings.EqualFold(qname, name):
+			// The name exists, with no record of this type: NOERROR, empty.
+		default:
+			resp[3] |= 3 // NXDOMAIN
+		}
+		pc.WriteTo(resp, from)
+	}
+}
