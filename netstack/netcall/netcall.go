@@ -60,6 +60,14 @@ const (
 	// addresses, which the kernel answers getsockname and getpeername from
 	// (peerLen 0: not connected).
 	SysNetNames = 0x1025
+	// SysNetStart() says the service runs: 1 when the program makes socket
+	// calls at all (it has Go's net.sysSocket; the linker drops it from a
+	// program that never opens a socket), 0 when the service should not
+	// start. Before it says 1, socket() fails with EAFNOSUPPORT. A service
+	// that waits for requests keeps the Go runtime from ever seeing a
+	// deadlock ("all goroutines are asleep"), as any network waiter does on
+	// Linux: a program without sockets keeps that report.
+	SysNetStart = 0x1026
 )
 
 // Device kinds.

@@ -61,6 +61,9 @@ type Service struct {
 // the background: the program starts at once, and until an address exists
 // sockets say the network is unreachable.
 func Start() (*Service, error) {
+	if on, _, e := syscall.RawSyscall(netcall.SysNetStart, 0, 0, 0); e != 0 || on != 1 {
+		return nil, nil // the program opens no sockets
+	}
 	st, err := netstack.NewStack(netstack.Options{MaxSockets: netcall.MaxSockets})
 	if err != nil {
 		return nil, err

@@ -636,6 +636,10 @@ func startProcess(k *Kernel, c *CPU, bi *bootInfo, hwcap uint32) {
 
 	sp := buildProcessStack(k, bi, hwcap)
 	routeDevices(k, c)
+	// Whether the program opens sockets at all decides whether the network
+	// service runs (netcall.SysNetStart).
+	findSymbols(k)
+	s.NetWanted = k.Sym.HasFunc("net.sysSocket")
 	bi.mark(phaseProcess)
 
 	t.Frame = sched.Frame{RIP: k.Image.entry, RSP: sp, RFLAGS: 0x202, Vector: 0}

@@ -102,3 +102,20 @@ func (t *Table) Lookup(pc uintptr) (name []byte, off uintptr, ok bool) {
 
 // Text returns the text base and size the table covers.
 func (t *Table) Text() (uintptr, uintptr) { return t.text, t.textSize }
+
+// HasFunc says whether the program has a function of this exact name (the
+// linker drops functions nothing calls).
+func (t *Table) HasFunc(name string) bool {
+	want := kmem.StringBytes(name)
+	for i := 0; i < t.nfunc; i++ {
+		_, off := t.entry(i)
+		nameOff := int32(binary.LittleEndian.Uint32(kmem.Bytes(t.pclntab+uintptr(off)+4, 4)))
+		// Most names differ in their first byte: only those that match it
+		// are measured whole.
+		p := t.names + uintptr(nameOff)
+		if *kmem.At[byte](p) == want[0] && string(cstring(p)) == name {
+			return true
+		}
+	}
+	return false
+}

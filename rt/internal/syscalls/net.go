@@ -99,6 +99,8 @@ type netState struct {
 	resolv     [1024]byte
 	resolvN    int
 	resolvTime int64 // real time of the last change (ns)
+	// on: the network service runs (SysNetStart).
+	on bool
 	// netParams are the kernel command line's unigo.net.* parameters.
 	netParams  [512]byte
 	netParamsN int
@@ -681,6 +683,8 @@ func (s *System) iovPut(iov, cnt, off uint64, k uintptr, n uint64) linux.Errno {
 func (s *System) socket(domain, typ, proto uint64) uint64 {
 	base := typ &^ (linux.SOCK_NONBLOCK | linux.SOCK_CLOEXEC)
 	switch {
+	case !s.net.on:
+		return neg(linux.EAFNOSUPPORT) // no network service
 	case domain != afInet && domain != afInet6:
 		return neg(linux.EAFNOSUPPORT)
 	case base != sockStream && base != sockDgram:

@@ -51,6 +51,10 @@ type System struct {
 	presses       int
 	forceOffAt    int64
 
+	// NetWanted says the program makes socket calls (the kernel looked for
+	// Go's net.sysSocket in its symbol table).
+	NetWanted bool
+
 	// NCPU is how many CPUs run threads (sched_getaffinity's mask).
 	NCPU int
 	// Kick has a bit per CPU the kernel must interrupt when this trap ends,
@@ -353,6 +357,11 @@ func (s *System) Dispatch(t *sched.Thread, f *sched.Frame) {
 		r = s.setResolv(a0, a1)
 	case netcall.SysNetNames:
 		r = s.netNames(a0, a1, a2, a3, a4)
+	case netcall.SysNetStart:
+		if s.NetWanted {
+			s.net.on = true
+			r = 1
+		}
 	case netcall.SysDevice:
 		r = s.deviceInfo(a0, a1)
 	case netcall.SysDeviceMap:
