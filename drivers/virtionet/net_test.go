@@ -55,6 +55,12 @@ func newRig(t testing.TB, transport string, offered uint64, cfg virtionet.Config
 		cfg.Transport = r.sim.MMIO()
 	}
 	cfg.Alloc = r.sim.Mem
+	if cfg.SendTimeout == 0 {
+		// Generous: a loaded CI machine running race-enabled packages in
+		// parallel can leave the device goroutine unscheduled for longer
+		// than the 100 ms default; a lost notification would still fail.
+		cfg.SendTimeout = 5 * time.Second
+	}
 	cfg.Interrupt = r.sim.Sim.Interrupt()
 	if cfg.Receive == nil {
 		cfg.Receive = func(h virtionet.NetHdr, b []byte) {

@@ -85,8 +85,10 @@ type Endpoint struct {
 	txMu  sync.Mutex
 	frags [][]byte
 
-	done   chan struct{}
-	runErr error
+	done      chan struct{} // closed when Run returns
+	runErr    error
+	closed    chan struct{} // closed by Close
+	closeOnce sync.Once
 }
 
 var (
@@ -98,7 +100,7 @@ var (
 // endpoint's; LinkChange is kept), starts its Run goroutine and returns the
 // endpoint to give to stack.CreateNIC.
 func Open(cfg virtionet.Config) (*Endpoint, error) {
-	e := &Endpoint{done: make(chan struct{})}
+	e := &Endpoint{done: make(chan struct{}), closed: make(chan struct{})}
 	cfg.Receive = e.deliver
 	dev, err := virtionet.Open(cfg)
 	if err != nil {
@@ -203,10 +205,28 @@ func (e *Endpoint) IsAttached() bool {
 	return e.dispatcher != nil
 }
 
-// Wait implements stack.LinkEndpoint: it waits for the device's Run
-// goroutine, which ends after Close (once the interrupt source returns) or
-// when the device fails.
-func (e *Endpoint) Wait() { <-e.done }
+// Wait implements stack.LinkEndpoint. It returns at once when no stack is
+// attached, and otherwise once the device's Run goroutine has ended or the
+// endpoint has been closed. It cannot insist on the goroutine's end: gVisor
+// calls Wait with the stack's lock held (Stack.Wait, after detaching the
+// endpoint with Attach(nil)), and the Run goroutine may be inside
+// DeliverNetworkPacket waiting for that lock. Once detached or closed no new
+// frame is delivered; one already blocked in delivery reaches a removed NIC,
+// which drops it. Done reports the goroutine's actual end.
+func (e *Endpoint) Wait() {
+	if !e.IsAttached() {
+		return
+	}
+	select {
+	case <-e.done:
+	case <-e.closed:
+	}
+}
+
+// Done is closed when the device's Run goroutine has returned: when the
+// interrupt source fails (the kernel tears the device down) or at the first
+// interrupt after Close.
+func (e *Endpoint) Done() <-chan struct{} { return e.done }
 
 // ARPHardwareType implements stack.LinkEndpoint.
 func (*Endpoint) ARPHardwareType() header.ARPHardwareType { return header.ARPHardwareEther }
@@ -233,6 +253,7 @@ func (*Endpoint) ParseHeader(pkt *stack.PacketBuffer) bool {
 
 // Close implements stack.LinkEndpoint.
 func (e *Endpoint) Close() {
+	e.closeOnce.Do(func() { close(e.closed) })
 	e.mu.Lock()
 	f := e.onClose
 	e.onClose = nil
@@ -359,6 +380,12 @@ func (e *Endpoint) txHeader(pkt *stack.PacketBuffer) (virtionet.NetHdr, bool) {
 
 // deliver is the device's receive callback, on its Run goroutine.
 func (e *Endpoint) deliver(h virtionet.NetHdr, frame []byte) {
+	select {
+	case <-e.closed:
+		e.RxDropped.Add(1)
+		return
+	default:
+	}
 	e.mu.RLock()
 	d := e.dispatcher
 	own := e.addr
