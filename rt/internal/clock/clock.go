@@ -72,13 +72,33 @@ func (c *Clock) Calibrate(buf uintptr, phys uint64) {
 			}
 		}
 	}
-	const ticks = pit.Hz / 500 // 2 ms: the PIT's tick is 0.04% of it
-	if n := pit.MeasureTSC(ticks); n != 0 {
-		c.TSCHz, c.Source = n*pit.Hz/ticks, SourcePIT
+	// Five measurements of 0.5 ms (the PIT's tick is 0.17% of one), and the
+	// median: a vCPU that the host stops in the middle of one (a loaded
+	// host, under emulation) spoils that one only, where it would spoil a
+	// single long measurement and with it every clock reading after.
+	const ticks = pit.Hz / 2000
+	var m [5]uint64
+	for i := range m {
+		if m[i] = pit.MeasureTSC(ticks); m[i] == 0 {
+			break
+		}
+	}
+	if m[len(m)-1] != 0 {
+		c.TSCHz, c.Source = median5(m)*pit.Hz/ticks, SourcePIT
 		return
 	}
 	// Nothing measures it: assume 1 GHz so time still moves forward.
 	c.TSCHz, c.Source = 1_000_000_000, SourceNone
+}
+
+// median5 is the median of five values.
+func median5(m [5]uint64) uint64 {
+	for i := 1; i < len(m); i++ {
+		for j := i; j > 0 && m[j] < m[j-1]; j-- {
+			m[j], m[j-1] = m[j-1], m[j]
+		}
+	}
+	return m[2]
 }
 
 // Start fixes monotonic zero at tsc0 (the TSC at the kernel's first instruction),

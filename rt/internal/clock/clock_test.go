@@ -21,3 +21,8 @@ func TestConversions(t *testing.T) {
 		assert.InDelta(t, int64(1_000_000_000), c.FromTSC(c.tsc0+hz), 2, "hz=%d", hz)
 	}
 }
+
+func TestMedian5(t *testing.T) {
+	assert.Equal(t, uint64(3), median5([5]uint64{5, 1, 3, 2, 4}))
+	assert.Equal(t, uint64(10), median5([5]uint64{10, 10, 999, 1, 10}))
+}
