@@ -379,6 +379,10 @@ func (e *Endpoint) txHeader(pkt *stack.PacketBuffer) (virtionet.NetHdr, bool) {
 }
 
 // deliver is the device's receive callback, on its Run goroutine.
+// Inject hands the stack a frame as if the device had received it, with the
+// header h: for fault injection (unigo.net.fuzz) and tests.
+func (e *Endpoint) Inject(h virtionet.NetHdr, frame []byte) { e.deliver(h, frame) }
+
 func (e *Endpoint) deliver(h virtionet.NetHdr, frame []byte) {
 	select {
 	case <-e.closed:

@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"fmt"
+	mrand "math/rand/v2"
 	"os"
 	"sync"
 
@@ -55,6 +56,9 @@ func (s *Service) bringUp(c config, up chan struct{}) {
 			return
 		}
 		s.hasNIC = true
+		if c.fuzz > 0 {
+			fuzz(ep, c.fuzz)
+		}
 		s.configure(c, done)
 		return // one network device
 	}
@@ -85,3 +89,35 @@ func (s *Service) configure(c config, done func()) {
 }
 
 func warn(err error) { fmt.Fprintln(os.Stderr, "unigo: network:", err) }
+
+// fuzz injects n random, mostly malformed frames into the stack through the
+// device's receive path (unigo.net.fuzz=N): Ethernet headers with the IPv4,
+// IPv6 and ARP types and random bodies, truncations, and random virtio-net
+// headers. The stack must drop them and go on serving.
+func fuzz(ep *link.Endpoint, n int) {
+	r := mrand.New(mrand.NewPCG(uint64(n), 0x756e69676f))
+	types := []uint16{0x0800, 0x86DD, 0x0806, uint16(r.Uint32())}
+	frame := make([]byte, 2048)
+	for i := 0; i < n; i++ {
+		size := r.IntN(len(frame))
+		f := frame[:size]
+		for j := range f {
+			f[j] = byte(r.Uint32())
+		}
+		if size >= 14 {
+			copy(f[0:6], ep.LinkAddress()) // addressed to us
+			t := types[r.IntN(len(types))]
+			f[12], f[13] = byte(t>>8), byte(t)
+			if size >= 34 && t == 0x0800 {
+				f[14] = 0x45 // mostly well-formed IPv4 version/length, the rest random
+			}
+		}
+		var h virtionet.NetHdr
+		if r.IntN(4) == 0 {
+			h = virtionet.NetHdr{Flags: uint8(r.Uint32()), GSOType: uint8(r.Uint32()), HdrLen: uint16(r.Uint32()),
+				GSOSize: uint16(r.Uint32()), CsumStart: uint16(r.Uint32()), CsumOffset: uint16(r.Uint32())}
+		}
+		ep.Inject(h, f)
+	}
+	fmt.Fprintf(os.Stderr, "unigo: network: injected %d random frames\n", n)
+}

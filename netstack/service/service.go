@@ -388,6 +388,8 @@ type config struct {
 	// wait bounds how long the program's start waits for an address
 	// (unigo.net.wait=SECONDS, 5 by default).
 	wait time.Duration
+	// fuzz is how many random frames to inject at start (unigo.net.fuzz).
+	fuzz int
 }
 
 // readConfig reads the unigo.net.* kernel parameters: ip=ADDR/LEN, gw=ADDR,
@@ -410,6 +412,8 @@ func readConfig() config {
 			c.dhcp = err != nil
 		case "gw":
 			c.gw, err = netip.ParseAddr(v)
+		case "fuzz":
+			c.fuzz, err = strconv.Atoi(v)
 		case "wait":
 			var n int
 			if n, err = strconv.Atoi(v); err == nil {

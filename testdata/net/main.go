@@ -15,6 +15,8 @@
 //	net readtimeout ADDR    read with a 1 s deadline from a server that never writes
 //	net lookup NAME         net.LookupHost
 //	net info                interfaces and addresses
+//	net callcost            time the kinds of socket call: served in the kernel,
+//	                        and forwarded to the network service
 package main
 
 import (
@@ -85,6 +87,8 @@ func main() {
 	case "lookup":
 		addrs, err := net.LookupHost(arg(2))
 		fmt.Println("lookup:", addrs, err)
+	case "callcost":
+		callCost()
 	case "info":
 		ifs, _ := net.Interfaces()
 		for _, i := range ifs {
@@ -245,4 +249,42 @@ func conns(addr string, n int) {
 	}
 	wg.Wait()
 	fmt.Printf("connections ok %d failed %d first error %v\n", ok, failed, firstErr)
+}
+
+// callCost times, per call, a system call the kernel answers at once (getpid),
+// socket calls the kernel serves itself (getsockname; epoll_wait with nothing
+// ready), and calls it forwards to the network service (getsockopt SO_ERROR;
+// a nonblocking read with nothing to read, EAGAIN), over a loopback connection.
+func callCost() {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Println("listen:", err)
+		os.Exit(1)
+	}
+	go ln.Accept()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		fmt.Println("dial:", err)
+		os.Exit(1)
+	}
+	raw, _ := c.(*net.TCPConn).SyscallConn()
+	var fd int
+	raw.Control(func(f uintptr) { fd = int(f) })
+	ep, _ := syscall.EpollCreate1(0)
+	evs := make([]syscall.EpollEvent, 1)
+	buf := make([]byte, 1)
+	measure := func(name string, f func()) {
+		const n = 2000
+		f()
+		start := time.Now()
+		for range n {
+			f()
+		}
+		fmt.Printf("%-44s %8.1f us/call\n", name, float64(time.Since(start).Nanoseconds())/n/1000)
+	}
+	measure("getpid (kernel)", func() { syscall.Getpid() })
+	measure("getsockname (kernel, from the socket table)", func() { syscall.Getsockname(fd) })
+	measure("epoll_wait, nothing ready (kernel)", func() { syscall.EpollWait(ep, evs, 0) })
+	measure("getsockopt SO_ERROR (forwarded)", func() { syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_ERROR) })
+	measure("read, nothing to read: EAGAIN (forwarded)", func() { syscall.Read(fd, buf) })
 }
