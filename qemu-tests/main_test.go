@@ -146,6 +146,8 @@ type vm struct {
 	// Net and Forward are the runner's network (qemu.Config.Net, Forward).
 	Net     string
 	Forward []qemu.Forward
+	// QEMU is the QEMU binary; "" is qemu-system-x86_64 from PATH.
+	QEMU string
 }
 
 // suiteSMP is the CPU count of every boot that does not choose one: 1 in the
@@ -154,7 +156,7 @@ var suiteSMP = 1
 
 func (v vm) config() qemu.Config {
 	c := qemu.Config{Memory: v.Memory, AppendExtra: v.Extra, Timeout: v.Timeout, CPU: v.CPU, SMP: v.SMP,
-		Net: v.Net, Forward: v.Forward}
+		Net: v.Net, Forward: v.Forward, QEMU: v.QEMU}
 	if c.SMP == 0 {
 		c.SMP = suiteSMP
 	}

@@ -9,6 +9,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -333,5 +336,58 @@ func TestNetMalformedFrames(t *testing.T) {
 		}, "serve", "80")
 	assert.Contains(t, console, "unigo: network: injected 10000 random frames")
 	assert.Equal(t, "hello from unigo\n", got)
+	assert.Equal(t, 0, res.ExitCode)
+}
+
+// TestNetTap proves the tap network: the test makes a network namespace with a
+// tap device in it (where the machine allows: root and iproute2), runs QEMU in
+// the namespace on that tap, gives the guest a static address, and fetches
+// from the guest's server with curl from inside the namespace.
+func TestNetTap(t *testing.T) {
+	t.Parallel()
+	if suiteSMP != 1 {
+		t.Skip("run once, by the suite at -smp 1")
+	}
+	for _, tool := range []string{"ip", "curl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s: %v", tool, err)
+		}
+	}
+	ns := fmt.Sprintf("unigo-t%d", os.Getpid()%100000)
+	run := func(args ...string) error {
+		out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, out)
+		}
+		return nil
+	}
+	if err := run("ip", "netns", "add", ns); err != nil {
+		t.Skipf("cannot make a network namespace here (needs root): %v", err)
+	}
+	t.Cleanup(func() { run("ip", "netns", "del", ns) })
+	for _, c := range [][]string{
+		{"ip", "netns", "exec", ns, "ip", "tuntap", "add", "dev", "tap0", "mode", "tap"},
+		{"ip", "netns", "exec", ns, "ip", "addr", "add", "10.0.7.1/24", "dev", "tap0"},
+		{"ip", "netns", "exec", ns, "ip", "link", "set", "tap0", "up"},
+		{"ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"},
+	} {
+		if err := run(c...); err != nil {
+			t.Skipf("cannot set up a tap device in the namespace: %v", err)
+		}
+	}
+	qemuPath, err := exec.LookPath(qemu.DefaultQEMU)
+	require.NoError(t, err)
+	wrapper := filepath.Join(t.TempDir(), "qemu-in-netns")
+	require.NoError(t, os.WriteFile(wrapper, []byte("#!/bin/sh\nexec ip netns exec "+ns+" "+qemuPath+" \"$@\"\n"), 0o755))
+	v := vm{Net: "tap:tap0", Extra: "unigo.net.ip=10.0.7.2/24 unigo.net.gw=10.0.7.1", QEMU: wrapper}
+	var got string
+	console, res := bootServer(t, "net", v, "listening on", 1, func() {
+		out, err := exec.Command("ip", "netns", "exec", ns, "curl", "-s", "-m", "30", "http://10.0.7.2/").CombinedOutput()
+		got = string(out)
+		if err != nil {
+			got += err.Error()
+		}
+	}, "serve", "80")
+	assert.Equal(t, "hello from unigo\n", got, "console:\n%s", console)
 	assert.Equal(t, 0, res.ExitCode)
 }
