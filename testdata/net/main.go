@@ -253,15 +253,20 @@ func conns(addr string, n int) {
 
 // callCost times, per call, a system call the kernel answers at once (getpid),
 // socket calls the kernel serves itself (getsockname; epoll_wait with nothing
-// ready), and calls it forwards to the network service (getsockopt SO_ERROR;
-// a nonblocking read with nothing to read, EAGAIN), over a loopback connection.
+// ready; a nonblocking read with nothing to read, EAGAIN), and calls it
+// forwards to the network service (getsockopt SO_ERROR; a read with data; a
+// write), over a loopback connection.
 func callCost() {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		fmt.Println("listen:", err)
 		os.Exit(1)
 	}
-	go ln.Accept()
+	peer := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		peer <- c
+	}()
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		fmt.Println("dial:", err)
@@ -285,6 +290,11 @@ func callCost() {
 	measure("getpid (kernel)", func() { syscall.Getpid() })
 	measure("getsockname (kernel, from the socket table)", func() { syscall.Getsockname(fd) })
 	measure("epoll_wait, nothing ready (kernel)", func() { syscall.EpollWait(ep, evs, 0) })
+	measure("read, nothing to read: EAGAIN (kernel)", func() { syscall.Read(fd, buf) })
 	measure("getsockopt SO_ERROR (forwarded)", func() { syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_ERROR) })
-	measure("read, nothing to read: EAGAIN (forwarded)", func() { syscall.Read(fd, buf) })
+	p := <-peer
+	p.Write(make([]byte, 2001))
+	time.Sleep(100 * time.Millisecond)
+	measure("read of 1 byte that is there (forwarded)", func() { syscall.Read(fd, buf) })
+	measure("write of 1 byte (forwarded)", func() { syscall.Write(fd, buf) })
 }

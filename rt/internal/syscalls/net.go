@@ -252,6 +252,9 @@ func (s *System) sockCall(t *sched.Thread, nr uint64, a0, a1, a2, a3, a4, a5 uin
 	if e != 0 {
 		return neg(e)
 	}
+	if s.wouldBlock(f, sk, nr, a2, a3) {
+		return neg(linux.EAGAIN)
+	}
 	r, i, ok := s.newRequest(t, uint32(nr), sk)
 	if !ok {
 		// Every request slot is taken: wait for one, then make the call
@@ -336,6 +339,38 @@ func (s *System) unreserve(r *netReq) {
 			s.net.socks[id] = sock{}
 		}
 	}
+}
+
+// wouldBlock answers a nonblocking call the socket's readiness already
+// refuses, here, with EAGAIN: a read, receive or accept with nothing to take, a
+// write or send with no room. Go's netpoller makes such a call before every
+// wait, so half of its reads need no round trip to the service. The readiness
+// may be late (data just arrived and its report is on the way), which is what
+// EAGAIN means anyway: the report that follows is an edge, and the caller
+// tries again. Errors and hang-ups go to the service, which says what they
+// are.
+func (s *System) wouldBlock(f *file, sk int32, nr, a2, a3 uint64) bool {
+	nonblock := f.status&linux.O_NONBLOCK != 0
+	switch nr {
+	case linux.SYS_recvfrom, linux.SYS_sendto:
+		nonblock = nonblock || a3&linux.MSG_DONTWAIT != 0
+	case linux.SYS_recvmsg, linux.SYS_sendmsg:
+		nonblock = nonblock || a2&linux.MSG_DONTWAIT != 0
+	}
+	if !nonblock {
+		return false
+	}
+	var need uint32
+	switch nr {
+	case linux.SYS_read, linux.SYS_readv, linux.SYS_recvfrom, linux.SYS_recvmsg, linux.SYS_accept, linux.SYS_accept4:
+		need = linux.EPOLLIN
+	case linux.SYS_write, linux.SYS_writev, linux.SYS_sendto, linux.SYS_sendmsg:
+		need = linux.EPOLLOUT
+	default:
+		return false
+	}
+	ev := s.net.socks[sk].events
+	return ev&(need|linux.EPOLLERR|linux.EPOLLHUP|linux.EPOLLRDHUP) == 0
 }
 
 // input records the call's input: a buffer, or an iovec array.
