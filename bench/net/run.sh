@@ -20,12 +20,13 @@
 # bench/net/client send (host -> guest sink) and recv (guest source -> host),
 # $RUNS runs of $MIB MiB each, median MiB/s. It ends with a markdown table.
 #
-# Knobs (environment): DURATION (30s), RUNS (3), MIB (64), PHASES, PORTS
+# Knobs (environment): DURATION (30s), RUNS (3), MIB (64; host -> guest only,
+# the guest's source always sends its default 64 MiB), PHASES, PORTS
 # ("28080 29000 29001", the host ports of unigo-user's forwards),
 # KERNEL_DEB (a linux-image-*-cloud-amd64 .deb to use instead of
 # apt-get download). Everything it makes is under one mktemp directory; on exit
 # (or Ctrl-C) it kills the VM it started, deletes the namespace (and so the
-# tap) and the directory.
+# tap) and the directory (KEEP=1 keeps the directory: consoles, raw output).
 set -euo pipefail
 
 DURATION=${DURATION:-30s}
@@ -59,7 +60,11 @@ stop_vm() {
 cleanup() {
 	stop_vm
 	ip netns del "$NS" 2>/dev/null || true
-	rm -rf "$WORK"
+	if [ -n "${KEEP:-}" ]; then
+		log "kept $WORK"
+	else
+		rm -rf "$WORK"
+	fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -95,9 +100,13 @@ measure() {
 	log "$label: bulk host -> guest, $RUNS x $MIB MiB"
 	timeout 600 "$@" "$WORK/client" send "$host:$sp" "$MIB" "$RUNS" | tee "$WORK/$label.send" >&2
 	TX[$label]=$(awk '$1 == "median" {print $2}' "$WORK/$label.send")
-	log "$label: bulk guest -> host, $RUNS x $MIB MiB"
+	log "$label: bulk guest -> host, $RUNS x 64 MiB"
 	timeout 600 "$@" "$WORK/client" recv "$host:$op" "$RUNS" | tee "$WORK/$label.recv" >&2
 	RX[$label]=$(awk '$1 == "median" {print $2}' "$WORK/$label.recv")
+	if [ -z "${TX[$label]}" ] || [ -z "${RX[$label]}" ]; then
+		log "$label: a bulk transfer failed; the end of the guest's console:"
+		tail -40 "$WORK/$label.console" >&2
+	fi
 }
 
 setup_netns() {
