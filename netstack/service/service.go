@@ -335,25 +335,12 @@ func (s *Service) do(ctx context.Context, req *netcall.Request, in, addr []byte)
 			out = out[:req.Want]
 		}
 	case syscall.SYS_READ, syscall.SYS_READV, syscall.SYS_RECVFROM, syscall.SYS_RECVMSG:
-		flags := 0
-		switch req.Op {
-		case syscall.SYS_RECVFROM:
-			flags = int(a[3])
-		case syscall.SYS_RECVMSG:
-			flags = int(a[2])
-		}
 		buf := make([]byte, req.Want)
 		var n int
-		n, peer, _, err = s.st.Recvfrom(ctx, id, buf, flags)
+		n, peer, _, err = s.st.Recvfrom(ctx, id, buf, msgFlags(req))
 		res, out = int64(n), buf[:min(n, len(buf))]
 	case syscall.SYS_WRITE, syscall.SYS_WRITEV, syscall.SYS_SENDTO, syscall.SYS_SENDMSG:
-		flags := 0
-		switch req.Op {
-		case syscall.SYS_SENDTO:
-			flags = int(a[3])
-		case syscall.SYS_SENDMSG:
-			flags = int(a[2])
-		}
+		flags := msgFlags(req)
 		var to []byte
 		if len(addr) > 0 {
 			to = addr
@@ -377,6 +364,17 @@ func (s *Service) do(ctx context.Context, req *netcall.Request, in, addr []byte)
 		s.ready(req.Sock, id)
 	}
 	reply(req.ID, res, out, peer)
+}
+
+// msgFlags is a send's or receive's MSG_* flags (0 for read and write).
+func msgFlags(req *netcall.Request) int {
+	switch req.Op {
+	case syscall.SYS_RECVFROM, syscall.SYS_SENDTO:
+		return int(req.Args[3])
+	case syscall.SYS_RECVMSG, syscall.SYS_SENDMSG:
+		return int(req.Args[2])
+	}
+	return 0
 }
 
 // consumes says whether a call can take away a socket's readiness.

@@ -727,21 +727,17 @@ func (s *System) socket(domain, typ, proto uint64) uint64 {
 	case proto != 0 && !(base == sockStream && proto == 6) && !(base == sockDgram && proto == 17):
 		return neg(linux.EPROTONOSUPPORT)
 	}
-	id := -1
-	for i := range s.net.socks {
-		if s.net.socks[i].refs == 0 {
-			id = i
-			break
-		}
-	}
-	if id < 0 {
+	id, ok := s.reserveSock(uint16(domain))
+	if !ok {
 		return neg(linux.EMFILE)
 	}
 	fd, ok := s.allocFD(0)
 	if !ok {
+		s.net.socks[id] = sock{}
 		return neg(linux.EMFILE)
 	}
 	if !s.notify(netcall.OpSocket, int32(id), domain, typ, proto) {
+		s.net.socks[id] = sock{}
 		return neg(linux.ENOBUFS)
 	}
 	s.files[fd] = file{kind: kindSocket, cloexec: typ&linux.SOCK_CLOEXEC != 0,
@@ -815,8 +811,8 @@ func (s *System) netNames(id, local, nlocal, peer, npeer uint64) uint64 {
 	return 0
 }
 
-// reserveSock takes a free socket id for the connection an accept will make
-// (refs -1 until it has a descriptor).
+// reserveSock takes a free socket id, for a new socket or for the connection
+// an accept will make (refs -1 until it has a descriptor).
 func (s *System) reserveSock(family uint16) (int, bool) {
 	for i := range s.net.socks {
 		if s.net.socks[i].refs == 0 {
