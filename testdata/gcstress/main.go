@@ -27,6 +27,10 @@ func main() {
 		sink[i%live] = b
 		allocated += int64(len(b))
 	}
+	// The heap after a collection: what the program still holds. (Before
+	// it, the figure is whatever garbage the last cycle has not reached yet,
+	// which depends on how fast the collector's workers ran.)
+	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	fmt.Printf("allocated %d MiB, heap %d MiB, sys %d MiB, gc cycles %d\n", allocated>>20, ms.HeapAlloc>>20, ms.Sys>>20, ms.NumGC)
