@@ -117,16 +117,27 @@ func TestMemoryProtection(t *testing.T) {
 	}
 }
 
-// TestNoRandomnessStopsBoot proves that a CPU without RDSEED and RDRAND (QEMU's
-// default model) stops the boot with a message that says what to do, and the
+// TestRandomnessWithoutRDRAND proves the kernel's sources of randomness on a
+// CPU without RDSEED and RDRAND (QEMU's default model): with a virtio-rng
+// device the kernel seeds its generator from it at boot and crypto/rand works;
+// without one the boot stops with a message that says what to do, and the
 // kernel-fault status, instead of running with no randomness.
-func TestNoRandomnessStopsBoot(t *testing.T) {
+func TestRandomnessWithoutRDRAND(t *testing.T) {
 	t.Parallel()
-	console, res := boot(t, "hello", vm{CPU: "qemu64"})
-	assert.Equal(t, status.RunnerKernelFault, res.ExitCode)
-	assert.Contains(t, console, "neither RDSEED nor RDRAND")
-	assert.Contains(t, console, "-cpu max")
-	assert.NotContains(t, console, "hello from unigo")
+	t.Run("virtio-rng", func(t *testing.T) {
+		t.Parallel()
+		console, res := boot(t, "probe", vm{CPU: "qemu64"}, "rand")
+		assert.Equal(t, 0, res.ExitCode)
+		assert.Contains(t, console, "rand ok=true ")
+	})
+	t.Run("nothing", func(t *testing.T) {
+		t.Parallel()
+		console, res := boot(t, "hello", vm{CPU: "qemu64", NoRNG: true})
+		assert.Equal(t, status.RunnerKernelFault, res.ExitCode)
+		assert.Contains(t, console, "neither RDSEED nor RDRAND and there is no virtio-rng device")
+		assert.Contains(t, console, "-cpu max")
+		assert.NotContains(t, console, "hello from unigo")
+	})
 }
 
 // TestWithoutXSAVE proves the FXSAVE path: on a CPU without XSAVE (and without

@@ -148,6 +148,8 @@ type vm struct {
 	Forward []qemu.Forward
 	// QEMU is the QEMU binary; "" is qemu-system-x86_64 from PATH.
 	QEMU string
+	// NoRNG leaves out the virtio-rng device.
+	NoRNG bool
 }
 
 // suiteSMP is the CPU count of every boot that does not choose one: 1 in the
@@ -156,7 +158,7 @@ var suiteSMP = 1
 
 func (v vm) config() qemu.Config {
 	c := qemu.Config{Memory: v.Memory, AppendExtra: v.Extra, Timeout: v.Timeout, CPU: v.CPU, SMP: v.SMP,
-		Net: v.Net, Forward: v.Forward, QEMU: v.QEMU}
+		Net: v.Net, Forward: v.Forward, QEMU: v.QEMU, NoRNG: v.NoRNG}
 	if c.SMP == 0 {
 		c.SMP = suiteSMP
 	}

@@ -391,3 +391,13 @@ func TestNetTap(t *testing.T) {
 	assert.Equal(t, "hello from unigo\n", got, "console:\n%s", console)
 	assert.Equal(t, 0, res.ExitCode)
 }
+
+// TestEntropyMixedIn proves a network program's service reads the virtio-rng
+// device and mixes its bytes into the kernel's pool (SysEntropy, 0x1014 =
+// 4116, succeeds), on a CPU that has RDRAND too: getrandom then XORs the two.
+func TestEntropyMixedIn(t *testing.T) {
+	t.Parallel()
+	console, res := boot(t, "net", vm{Extra: "unigo.strace=1"}, "refused", "127.0.0.1:1")
+	assert.Equal(t, 0, res.ExitCode)
+	assert.Regexp(t, `(?m)^strace: tid \d+ 4116\(0x[0-9a-f]+, 0x40, 0x0, 0x0\) = 0$`, console)
+}

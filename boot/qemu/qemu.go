@@ -109,6 +109,8 @@ type Config struct {
 	// environment and arguments, so its KEY=VALUE words (with a dotted KEY) are
 	// read as kernel parameters. For tests and debugging; not checked.
 	AppendExtra string
+	// NoRNG leaves out the virtio-rng device the guest otherwise gets.
+	NoRNG bool
 	// Net is the guest's network: NetUser ("" too), NetNone, or NetTapPrefix
 	// plus a tap device's name.
 	Net string
@@ -263,6 +265,11 @@ func (c Config) Command(image, cmdline string) []string {
 		"-serial", "stdio",
 		"-kernel", image,
 		"-append", cmdline,
+	}
+	if !c.NoRNG {
+		// virtio-rng: the kernel seeds its random number generator from it
+		// when the CPU has no RDRAND, and mixes it in when it has.
+		argv = append(argv, "-device", "virtio-rng-device")
 	}
 	// A bad network setting fails Run before this (CheckNet); here it is
 	// left out.

@@ -52,6 +52,7 @@ func TestCommand(t *testing.T) {
 		"-serial", "stdio",
 		"-kernel", "/tmp/x/kernel.elf",
 		"-append", `A=1 -- "b c"`,
+		"-device", "virtio-rng-device",
 		// The default network: virtio-net on QEMU's user network.
 		"-netdev", "user,id=net0", "-device", "virtio-net-device,netdev=net0",
 	}
@@ -348,7 +349,7 @@ func TestRunStderrAndVerbose(t *testing.T) {
 	lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
 	require.Len(t, lines, 2, stderr)
 	assert.Contains(t, lines[0], " -M microvm -accel tcg -cpu max ", "-v prints the command first")
-	assert.True(t, strings.HasSuffix(lines[0], ` FAKEQEMU_EXIT=1 -- it'\''s' -netdev user,id=net0 -device virtio-net-device,netdev=net0`), "quoted for a shell: %s", lines[0])
+	assert.True(t, strings.HasSuffix(lines[0], ` FAKEQEMU_EXIT=1 -- it'\''s' -device virtio-rng-device -netdev user,id=net0 -device virtio-net-device,netdev=net0`), "quoted for a shell: %s", lines[0])
 	assert.Equal(t, "qemu-system-x86_64: something", lines[1])
 }
 
@@ -398,8 +399,11 @@ func TestRealQEMUVersion(t *testing.T) {
 func TestNetwork(t *testing.T) {
 	tail := func(c qemu.Config) []string {
 		argv := c.Command("/k", "x")
-		i := slices.Index(argv, "-append")
-		return argv[i+2:]
+		i := slices.Index(argv, "-netdev")
+		if i < 0 {
+			return nil
+		}
+		return argv[i:]
 	}
 	assert.Equal(t, []string{"-netdev", "user,id=net0", "-device", "virtio-net-device,netdev=net0"}, tail(qemu.Config{Accel: qemu.AccelTCG}))
 	fwd := qemu.Config{Accel: qemu.AccelTCG, Forward: []qemu.Forward{{"tcp", 8080, 80}, {"udp", 5353, 53}}}

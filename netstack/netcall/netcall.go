@@ -43,6 +43,9 @@ const (
 	// as it differs from seen, blocking until then; 0 when woken by an
 	// interrupt (call again for the count) and -EINTR for a signal.
 	SysIRQWait = 0x1013
+	// SysEntropy(buf, len) mixes up to 64 bytes from an entropy device
+	// (virtio-rng) into the kernel's pool, which getrandom draws on.
+	SysEntropy = 0x1014
 	// SysNetTake(buf, len) blocks until there is a request (or cancel),
 	// copies it with its input data into buf and returns the bytes written.
 	SysNetTake = 0x1020

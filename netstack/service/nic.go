@@ -6,10 +6,13 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"sync"
+	"syscall"
+	"unsafe"
 
 	"github.com/unigo-dev/unigo/drivers/hw"
 	"github.com/unigo-dev/unigo/drivers/virtio"
 	"github.com/unigo-dev/unigo/drivers/virtionet"
+	"github.com/unigo-dev/unigo/drivers/virtiorng"
 	"github.com/unigo-dev/unigo/netstack"
 	"github.com/unigo-dev/unigo/netstack/link"
 	"github.com/unigo-dev/unigo/netstack/netcall"
@@ -17,7 +20,8 @@ import (
 
 // virtio device types.
 const (
-	virtioNet = 1
+	virtioNet     = 1
+	virtioEntropy = 4
 )
 
 // bringUp finds the network device, attaches it to the stack and gives it an
@@ -43,7 +47,14 @@ func (s *Service) bringUp(c config, up chan struct{}) {
 			continue
 		}
 		t, err := virtio.NewMMIO(regs)
-		if err != nil || t == nil || t.DeviceType() != virtioNet {
+		if err != nil || t == nil {
+			continue
+		}
+		if t.DeviceType() == virtioEntropy {
+			mixEntropy(t, &dma, d)
+			continue
+		}
+		if t.DeviceType() != virtioNet || s.hasNIC {
 			continue
 		}
 		ep, err := link.Open(virtionet.Config{Transport: t, Alloc: &dma, Interrupt: hw.NewIRQ(d)})
@@ -60,8 +71,25 @@ func (s *Service) bringUp(c config, up chan struct{}) {
 			fuzz(ep, c.fuzz)
 		}
 		s.configure(c, done)
-		return // one network device
+		// One network device; go on for an entropy device.
 	}
+}
+
+// mixEntropy reads 64 bytes from a virtio-rng device and gives them to the
+// kernel's pool (SysEntropy): mixed into getrandom's output with the CPU's.
+func mixEntropy(t virtio.Transport, dma *hw.DMA, d hw.Device) {
+	rng, err := virtiorng.Open(t, dma, hw.NewIRQ(d))
+	if err != nil {
+		warn(fmt.Errorf("virtio-rng: %w", err))
+		return
+	}
+	var b [64]byte
+	n, err := rng.Read(b[:])
+	if err != nil || n == 0 {
+		warn(fmt.Errorf("virtio-rng: read %d bytes: %v", n, err))
+		return
+	}
+	syscall.RawSyscall(netcall.SysEntropy, uintptr(unsafe.Pointer(&b[0])), uintptr(n), 0)
 }
 
 // configure gives the device its address.

@@ -126,10 +126,6 @@ func kmain(startInfo uintptr, entryTSC uint64) {
 	_, _, ecx1, edx1 := x86.Cpuid(1, 0)
 	_, ebx7, _, _ := x86.Cpuid(7, 0)
 	hasRDRAND, hasRDSEED := ecx1&(1<<30) != 0, ebx7&(1<<18) != 0
-	if !hasRDRAND && !hasRDSEED {
-		bootFail("this CPU has neither RDSEED nor RDRAND, the kernel's source of randomness " +
-			"(virtio-rng is not supported yet): start QEMU with -cpu host under KVM or -cpu max under TCG")
-	}
 
 	var img image
 	findImage(&img)
@@ -207,6 +203,11 @@ func kmain(startInfo uintptr, entryTSC uint64) {
 	bi.mark(phaseVDSO)
 
 	s.HasRDRAND, s.HasRDSEED = hasRDRAND, hasRDSEED
+	if !hasRDRAND && !hasRDSEED && !seedFromVirtioRNG(k) {
+		bootFail("this CPU has neither RDSEED nor RDRAND and there is no virtio-rng device to seed the " +
+			"kernel's random number generator: start QEMU with -cpu host under KVM or -cpu max under TCG, " +
+			"or give it -device virtio-rng-device")
+	}
 	startProcess(k, c, &bi, edx1)
 }
 

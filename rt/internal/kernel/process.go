@@ -64,11 +64,8 @@ func buildProcessStack(k *Kernel, bi *bootInfo, hwcap uint32) uint64 {
 	// uses that much below the initial SP) plus what the strings and vectors
 	// take, rounded up.
 	var random [16]byte
-	for i := 0; i < 16; i += 8 {
-		v, _ := s.Random()
-		for j := 0; j < 8; j++ {
-			random[i+j] = byte(v >> (8 * j))
-		}
+	if !s.RandomBytes(random[:]) {
+		bootFail("no randomness for AT_RANDOM")
 	}
 	aux := auxv{
 		{linux.AT_PHDR, k.Image.phdr}, {linux.AT_PHENT, 56}, {linux.AT_PHNUM, k.Image.phnum},

@@ -46,6 +46,9 @@ func (s *System) AddDevice(kind, irq uint32, phys, size uint64) int {
 // Devices is how many devices there are; Device(i) describes one.
 func (s *System) Devices() int { return s.ndev }
 
+// DevicePhys is where device i's registers are.
+func (s *System) DevicePhys(i int) uint64 { return s.devices[i].info.Phys }
+
 // DeviceIRQ is device i's interrupt line.
 func (s *System) DeviceIRQ(i int) uint32 { return s.devices[i].info.IRQ }
 

@@ -180,14 +180,8 @@ func (s *System) getrandom(buf, n, flags uint64) uint64 {
 	done := uint64(0)
 	for done < n {
 		m := min(n-done, uint64(len(chunk)))
-		for i := uint64(0); i < m; i += 8 {
-			v, ok := s.random()
-			if !ok {
-				return neg(linux.EIO)
-			}
-			for j := uint64(0); j < 8 && i+j < m; j++ {
-				chunk[i+j] = byte(v >> (8 * j))
-			}
+		if !s.randomBytes(chunk[:m]) {
+			return neg(linux.EIO)
 		}
 		if e := s.copyOut(buf+done, kmem.Addr(&chunk[0]), m); e != 0 {
 			return neg(e)
@@ -195,6 +189,43 @@ func (s *System) getrandom(buf, n, flags uint64) uint64 {
 		done += m
 	}
 	return n
+}
+
+// randomBytes fills b: the CPU's RDSEED/RDRAND words XORed with the entropy
+// pool's keystream when the pool has been seeded (virtio-rng), or either alone.
+func (s *System) randomBytes(b []byte) bool {
+	hw := s.HasRDSEED || s.HasRDRAND
+	if !hw && !s.Entropy.Seeded {
+		return false
+	}
+	if s.Entropy.Seeded {
+		s.Entropy.Fill(b)
+	} else {
+		clear(b)
+	}
+	for i := 0; hw && i < len(b); i += 8 {
+		v, ok := s.random()
+		if !ok {
+			return false
+		}
+		for j := 0; j < 8 && i+j < len(b); j++ {
+			b[i+j] ^= byte(v >> (8 * j))
+		}
+	}
+	return true
+}
+
+// mixEntropy is SysEntropy(buf, n): a driver's entropy (virtio-rng) for the pool.
+func (s *System) mixEntropy(buf, n uint64) uint64 {
+	if n > 64 {
+		n = 64
+	}
+	var b [64]byte
+	if e := s.copyIn(kmem.Addr(&b[0]), buf, n); e != 0 {
+		return neg(e)
+	}
+	s.Entropy.Mix(b[:n])
+	return 0
 }
 
 func (s *System) random() (uint64, bool) {
@@ -214,5 +245,5 @@ func (s *System) random() (uint64, bool) {
 	return 0, false
 }
 
-// Random returns one hardware random word (for AT_RANDOM at boot).
-func (s *System) Random() (uint64, bool) { return s.random() }
+// RandomBytes fills b from the kernel's sources (AT_RANDOM at boot).
+func (s *System) RandomBytes(b []byte) bool { return s.randomBytes(b) }

@@ -21,6 +21,7 @@ package syscalls
 import (
 	"github.com/unigo-dev/unigo/netstack/netcall"
 	"github.com/unigo-dev/unigo/rt/internal/clock"
+	"github.com/unigo-dev/unigo/rt/internal/entropy"
 	"github.com/unigo-dev/unigo/rt/internal/klog"
 	"github.com/unigo-dev/unigo/rt/internal/kmem"
 	"github.com/unigo-dev/unigo/rt/internal/linux"
@@ -61,8 +62,10 @@ type System struct {
 	// because a thread running there has a signal to take.
 	Kick uint32
 
-	// Randomness: which instruction getrandom uses.
+	// Randomness: which instruction getrandom uses, and the pool virtio-rng
+	// seeds (rt/internal/entropy).
 	HasRDSEED, HasRDRAND bool
+	Entropy              entropy.Pool
 
 	// FP state: the XCR0 features the kernel saves (0 without XSAVE) and the
 	// MXCSR bits the CPU accepts, for signal frames.
@@ -362,6 +365,8 @@ func (s *System) Dispatch(t *sched.Thread, f *sched.Frame) {
 			s.net.on = true
 			r = 1
 		}
+	case netcall.SysEntropy:
+		r = s.mixEntropy(a0, a1)
 	case netcall.SysDevice:
 		r = s.deviceInfo(a0, a1)
 	case netcall.SysDeviceMap:
