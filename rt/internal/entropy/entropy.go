@@ -60,7 +60,12 @@ func block(out *[16]uint32, key *[8]uint32, counter, nonce uint32) {
 	s := [16]uint32{0x61707865, 0x3320646e, 0x79622d32, 0x6b206574,
 		key[0], key[1], key[2], key[3], key[4], key[5], key[6], key[7],
 		counter, nonce, 0, 0}
-	x := s
+	permute(out, &s)
+}
+
+// permute is the 20 rounds and the final addition: out = rounds(s) + s.
+func permute(out, s *[16]uint32) {
+	x := *s
 	for i := 0; i < 10; i++ {
 		quarter(&x, 0, 4, 8, 12)
 		quarter(&x, 1, 5, 9, 13)
