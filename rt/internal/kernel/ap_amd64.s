@@ -42,13 +42,7 @@ TEXT ·apEntry32(SB),NOSPLIT|NOFRAME,$0
 // kernel TLS, R14 its kernel g, X15 = 0) and calls apMain(cpu), which never
 // returns.
 TEXT ·apEntry64(SB),NOSPLIT|NOFRAME,$0
-	MOVL	$KDATA, AX
-	MOVW	AX, DS
-	MOVW	AX, ES
-	MOVW	AX, SS
-	XORL	AX, AX
-	MOVW	AX, FS
-	MOVW	AX, GS
+	LOAD_KERNEL_SEGMENTS
 	LEAQ	·apBoot(SB), SI
 	MOVQ	AP_STACK(SI), SP
 	ENABLE_SSE

@@ -140,13 +140,7 @@ msgdone:
 // pointing at a TLS block whose -8 slot holds that g (ABI wrappers reload R14
 // from there), X15 = 0 — and calls kmain, which never returns.
 TEXT ·boot64(SB),NOSPLIT|NOFRAME,$0
-	MOVL	$KDATA, AX
-	MOVW	AX, DS
-	MOVW	AX, ES
-	MOVW	AX, SS
-	XORL	AX, AX
-	MOVW	AX, FS
-	MOVW	AX, GS
+	LOAD_KERNEL_SEGMENTS
 	// Upper halves of registers are undefined after the mode switch.
 	LEAQ	·boot32(SB), DI
 	MOVL	B32_START(DI), SI

@@ -116,3 +116,15 @@
 	SHRQ	$32, DX; \
 	MOVL	$0xC0000100, CX; \
 	WRMSR
+
+// LOAD_KERNEL_SEGMENTS puts the kernel's data selector in DS, ES and SS and the
+// null selector in FS and GS (their bases are set through MSRs), after the far
+// jump into 64-bit mode. Uses AX.
+#define LOAD_KERNEL_SEGMENTS \
+	MOVL	$KDATA, AX; \
+	MOVW	AX, DS; \
+	MOVW	AX, ES; \
+	MOVW	AX, SS; \
+	XORL	AX, AX; \
+	MOVW	AX, FS; \
+	MOVW	AX, GS
