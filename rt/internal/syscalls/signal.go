@@ -176,6 +176,20 @@ func (s *System) Deliver(t *sched.Thread, f *sched.Frame) {
 	}
 }
 
+// pendingFor is a signal t would take now (pending for it or for the process,
+// not blocked, not ignored), or 0.
+func (s *System) pendingFor(t *sched.Thread) int {
+	pend := (t.SigPending | s.procPending) &^ t.SigMask
+	for pend != 0 {
+		sig := pick(pend)
+		if !s.ignored(sig) {
+			return sig
+		}
+		pend &^= sigBit(sig)
+	}
+	return 0
+}
+
 // pick chooses among pending signals: synchronous ones first, then the lowest.
 func pick(pend uint64) int {
 	if pend&synchronous != 0 {

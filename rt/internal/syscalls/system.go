@@ -386,6 +386,14 @@ func (s *System) Dispatch(t *sched.Thread, f *sched.Frame) {
 		r = neg(linux.ENOSYS)
 	}
 	f.RAX = r
+	if t.State == sched.Blocked {
+		// A signal already pending ends the wait before it starts, as on
+		// Linux: it may have been sent while this thread ran, to the process
+		// or to this thread, and nothing would interrupt the wait later.
+		if sig := s.pendingFor(t); sig != 0 {
+			s.interrupt(t, sig)
+		}
+	}
 	if s.Strace {
 		var l klog.Line
 		l.S("strace: tid ").D(int64(t.TID)).S(" ").U(nr).S("(").X(a0).S(", ").X(a1).S(", ").X(a2).S(", ").X(a3).S(") = ")
