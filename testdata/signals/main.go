@@ -65,11 +65,15 @@ func main() {
 		fmt.Println("waiting forever")
 		select {}
 	case "goexit":
+		deferred := make(chan struct{})
 		go func() {
-			time.Sleep(50 * time.Millisecond)
+			<-deferred // main's deferred call runs first
 			fmt.Println("other goroutine done")
 		}()
-		defer fmt.Println("main's deferred call ran")
+		defer func() {
+			fmt.Println("main's deferred call ran")
+			close(deferred)
+		}()
 		runtime.Goexit()
 	case "lockthread":
 		lockThread()
