@@ -26,6 +26,7 @@ func pvhEntry()
 func boot64()
 func haltForever()
 func markerAddr() uintptr
+func bootBSSEnd() uintptr
 func idleWait()
 func enterUser(frame uintptr)
 func loadGS(base uintptr)
@@ -275,13 +276,16 @@ func findImage(img *image) {
 		}
 		flags := binary.LittleEndian.Uint32(p[4:])
 		va := binary.LittleEndian.Uint64(p[16:])
+		filesz := binary.LittleEndian.Uint64(p[32:])
 		memsz := binary.LittleEndian.Uint64(p[40:])
 		img.base = min(img.base, va&^(mm.PageSize-1))
 		img.end = max(img.end, (va+memsz+mm.PageSize-1)&^(mm.PageSize-1))
+		img.keep = max(img.keep, (va+filesz+mm.PageSize-1)&^(mm.PageSize-1))
 		if flags == 4 { // PF_R only: rodata, where the pclntab is
 			img.roStart, img.roEnd = va, va+memsz
 		}
 	}
+	img.keep = min(max(img.keep, (uint64(bootBSSEnd())+mm.PageSize-1)&^(mm.PageSize-1)), img.end)
 }
 
 // mapImage maps each PT_LOAD of the image at its own address (the loader put it
@@ -308,7 +312,11 @@ func mapImage(k *Kernel) {
 		if flags&1 != 0 {
 			prot |= linux.PROT_EXEC
 		}
-		if e := k.Sys.Mem.MapFixed(start, end, start, prot); e != 0 {
+		// Up to img.keep at the image's physical address; the bss above it
+		// zero-filled on demand.
+		fixedEnd := min(end, max(img.keep, start))
+		if fixedEnd > start && k.Sys.Mem.MapFixed(start, fixedEnd, start, prot) != 0 ||
+			end > fixedEnd && k.Sys.Mem.MapZero(fixedEnd, end) != 0 {
 			bootFail("cannot map the program image (overlapping or writable and executable segments)")
 		}
 	}
@@ -324,7 +332,7 @@ func setupFrames(bi *bootInfo, img *image) (*mm.Frames, uintptr) {
 	need += mm.PageSize
 	var at uint64
 	for _, r := range bi.ram[:bi.nram] {
-		start := max(r.start, img.end, 1<<20)
+		start := max(r.start, img.keep, 1<<20)
 		if start+need <= r.end && start+need <= 4<<30 {
 			at = start
 			break
@@ -338,7 +346,7 @@ func setupFrames(bi *bootInfo, img *image) (*mm.Frames, uintptr) {
 	fr.Init(bitmap, nframes)
 	for _, r := range bi.ram[:bi.nram] {
 		start := max(r.start, 1<<20)
-		for _, hole := range [2]ramRange{{img.base, img.end}, {at, at + need}} {
+		for _, hole := range [2]ramRange{{img.base, img.keep}, {at, at + need}} {
 			if start < hole.start && hole.start < r.end {
 				fr.AddFree(start>>mm.PageShift, (hole.start-start)>>mm.PageShift)
 				start = max(start, hole.end)

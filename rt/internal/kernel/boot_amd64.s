@@ -215,3 +215,16 @@ TEXT ·markerAddr(SB),NOSPLIT,$0-8
 	LEAQ	·pvhMarker(SB), AX
 	MOVQ	AX, ret+0(FP)
 	RET
+
+// func bootBSSEnd() uintptr — the end of the boot code's uninitialized data
+// (page tables, stack), which the 32-bit entry and kmain use where the loader
+// put it: the part of the image's bss mapImage keeps at its physical address.
+TEXT ·bootBSSEnd(SB),NOSPLIT,$0-8
+	LEAQ	·bootStack+BOOT_STACK_SIZE(SB), AX
+	LEAQ	·bootPageTables+(7*4096)(SB), CX
+	CMPQ	CX, AX
+	JLS	done
+	MOVQ	CX, AX
+done:
+	MOVQ	AX, ret+0(FP)
+	RET

@@ -161,11 +161,17 @@ type Kernel struct {
 // image describes the program's ELF image as loaded.
 type image struct {
 	base, end uint64 // [base, end): every PT_LOAD, page-rounded
-	entry     uint64
-	phdr      uint64 // address of the program headers
-	phnum     uint64
-	roStart   uint64 // the read-only data segment (for pclntab)
-	roEnd     uint64
+	// keep is where the image's physical memory ends for the kernel: the
+	// file-backed part and the boot code's own bss. The bss above it is
+	// mapped zero-filled on demand, and its physical pages (which the loader
+	// zeroed, where RAM is) are free: Go's crypto/rand alone brings a 32 MiB
+	// buffer there that few programs touch.
+	keep    uint64
+	entry   uint64
+	phdr    uint64 // address of the program headers
+	phnum   uint64
+	roStart uint64 // the read-only data segment (for pclntab)
+	roEnd   uint64
 }
 
 func cpuAt(a uintptr) *CPU { return kmem.At[CPU](a) }

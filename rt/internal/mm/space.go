@@ -190,6 +190,20 @@ func (m *Memory) MapFixed(start, end, phys uint64, prot uint32) linux.Errno {
 	return 0
 }
 
+// MapZero makes [start, end) zero-filled memory, read-write, its pages made
+// and charged as they are first touched: the part of the image's bss the boot
+// does not need where the loader put it (see kernel.mapImage).
+func (m *Memory) MapZero(start, end uint64) linux.Errno {
+	if start&(PageSize-1) != 0 || end&(PageSize-1) != 0 || start >= end || !m.free(start, end) {
+		return linux.EINVAL
+	}
+	i := m.find(start)
+	if !m.insertAt(i, VMA{Start: start, End: end, Prot: linux.PROT_READ | linux.PROT_WRITE, Kind: Anon}) {
+		return linux.ENOMEM
+	}
+	return 0
+}
+
 // MapDevice maps size bytes of physical memory at phys (device registers, or DMA
 // memory the kernel allocated) read-write and never executable, at an address
 // it chooses below MmapTop, and returns it. Uncached for registers. Like the
