@@ -681,7 +681,6 @@ func startProcess(k *Kernel, c *CPU, bi *bootInfo, hwcap uint32) {
 	// The other CPUs: they come up and wait for the kernel lock, which this
 	// CPU drops on its way into the program.
 	lock(k, c)
-	k.Online = 1
 	k.TLB.Online = 1
 	k.TLB.APIC = k.APIC
 	k.TLB.Vector = vecKick

@@ -127,11 +127,11 @@ type CPU struct {
 type Kernel struct {
 	Sys syscalls.System
 	// CPUs are the CPU blocks by index (CPU0 is CPUs[0], the boot CPU);
-	// NCPU how many the machine has (ACPI's MADT), Online which are running.
-	CPUs   [sched.MaxCPUs]uintptr
-	CPU0   uintptr
-	NCPU   int
-	Online uint32
+	// NCPU how many the machine has (ACPI's MADT). TLB.Online says which
+	// are running.
+	CPUs [sched.MaxCPUs]uintptr
+	CPU0 uintptr
+	NCPU int
 	// Idle has a bit per CPU halted for want of a runnable thread, until
 	// someone sends it a kick.
 	Idle uint32

@@ -81,14 +81,14 @@ func kickOthers(k *Kernel, c *CPU) {
 			// Every CPU is busy: each must have a time slice armed, so the
 			// waiting thread gets a turn.
 			for i := 0; i < k.NCPU; i++ {
-				if i != c.Index && k.Online&(1<<i) != 0 && !cpuAt(k.CPUs[i]).SliceArmed {
+				if i != c.Index && k.TLB.Online&(1<<i) != 0 && !cpuAt(k.CPUs[i]).SliceArmed {
 					want |= 1 << i
 				}
 			}
 		}
 	}
 	for i := 0; want != 0 && i < k.NCPU; i++ {
-		if want&(1<<i) != 0 && k.Online&(1<<i) != 0 {
+		if want&(1<<i) != 0 && k.TLB.Online&(1<<i) != 0 {
 			want &^= 1 << i
 			kick(k, i)
 		}
@@ -219,8 +219,7 @@ func apMain(ca uintptr) {
 	setupInterrupts(k, c)
 	atomic.StoreUint64(&kmem.At[apBlock](apBootAddr()).Alive, 1)
 	lock(k, c)
-	k.Online |= 1 << c.Index
-	atomic.StoreUint32(&k.TLB.Online, k.Online)
+	atomic.StoreUint32(&k.TLB.Online, k.TLB.Online|1<<c.Index)
 	enterFirstThread(k, c)
 }
 

@@ -192,9 +192,6 @@ func (s *Scheduler) CPU() int { return s.cpu }
 // Current is the slot of the thread running on this CPU, or -1.
 func (s *Scheduler) Current() int32 { return s.cur[s.cpu] }
 
-// CurrentOn is the slot of the thread running on cpu, or -1.
-func (s *Scheduler) CurrentOn(cpu int) int32 { return s.cur[cpu] }
-
 // SliceEnd is when this CPU's time slice ends (ns).
 func (s *Scheduler) SliceEnd() int64 { return s.sliceEnd[s.cpu] }
 
