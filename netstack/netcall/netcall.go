@@ -140,3 +140,17 @@ const MaxData = 64 << 10
 // MaxSockets bounds the socket IDs (0 to MaxSockets-1), which the kernel
 // chooses. It is the descriptor table's size.
 const MaxSockets = 1024
+
+// MayWait says whether a socket call (a Linux system call number) may wait for
+// the network on a blocking socket: accept, connect, and the calls that move
+// data. Both sides go by it: the service runs such a call on a goroutine of its
+// own, and the kernel cancels and restarts it when a signal comes.
+func MayWait(op uint32) bool {
+	switch op {
+	case 43, 288, 42, // accept, accept4, connect
+		0, 19, 45, 47, // read, readv, recvfrom, recvmsg
+		1, 20, 44, 46: // write, writev, sendto, sendmsg
+		return true
+	}
+	return false
+}

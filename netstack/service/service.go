@@ -260,7 +260,7 @@ func (s *Service) take() {
 			}
 			continue
 		}
-		if req.Nonblock != 0 || !mayWait(req.Op) {
+		if req.Nonblock != 0 || !netcall.MayWait(req.Op) {
 			s.do(context.Background(), &req, in, addr)
 			continue
 		}
@@ -279,17 +279,6 @@ func (s *Service) take() {
 			cancel()
 		}()
 	}
-}
-
-// mayWait says whether a call on a blocking socket may wait for the network.
-func mayWait(op uint32) bool {
-	switch op {
-	case syscall.SYS_ACCEPT, syscall.SYS_ACCEPT4, syscall.SYS_CONNECT, syscall.SYS_READ, syscall.SYS_READV,
-		syscall.SYS_RECVFROM, syscall.SYS_RECVMSG, syscall.SYS_WRITE, syscall.SYS_WRITEV,
-		syscall.SYS_SENDTO, syscall.SYS_SENDMSG:
-		return true
-	}
-	return false
 }
 
 // do performs one call and answers it.
@@ -357,7 +346,7 @@ func (s *Service) do(ctx context.Context, req *netcall.Request, in, addr []byte)
 	if err != 0 {
 		res = -int64(err)
 	}
-	if consumes(req.Op) {
+	if netcall.MayWait(req.Op) && req.Op != syscall.SYS_CONNECT {
 		// What the call took may have ended the readiness (the last
 		// pending connection, the last bytes): the kernel's copy must say
 		// so before the caller looks again.
@@ -375,16 +364,6 @@ func msgFlags(req *netcall.Request) int {
 		return int(req.Args[2])
 	}
 	return 0
-}
-
-// consumes says whether a call can take away a socket's readiness.
-func consumes(op uint32) bool {
-	switch op {
-	case syscall.SYS_ACCEPT, syscall.SYS_ACCEPT4, syscall.SYS_READ, syscall.SYS_READV, syscall.SYS_RECVFROM,
-		syscall.SYS_RECVMSG, syscall.SYS_WRITE, syscall.SYS_WRITEV, syscall.SYS_SENDTO, syscall.SYS_SENDMSG:
-		return true
-	}
-	return false
 }
 
 func reply(id uint32, res int64, data, addr []byte) {

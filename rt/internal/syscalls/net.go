@@ -198,7 +198,7 @@ func isNetWait(t *sched.Thread) bool {
 func (s *System) interruptNet(t *sched.Thread, sig int) {
 	i := (t.WaitAddr - netReqKey) / 4
 	r := &s.net.reqs[i]
-	if r.hdr.Nonblock != 0 || !mayWaitOp(r.hdr.Op) {
+	if r.hdr.Nonblock != 0 || !netcall.MayWait(r.hdr.Op) {
 		return
 	}
 	switch r.state {
@@ -215,16 +215,6 @@ func (s *System) interruptNet(t *sched.Thread, sig int) {
 		return
 	}
 	s.Sched.Wake(t, -int64(linux.EINTR))
-}
-
-// mayWaitOp says whether a socket call may wait for the network.
-func mayWaitOp(op uint32) bool {
-	switch op {
-	case linux.SYS_accept, linux.SYS_accept4, linux.SYS_connect, linux.SYS_read, linux.SYS_readv,
-		linux.SYS_recvfrom, linux.SYS_recvmsg, linux.SYS_write, linux.SYS_writev, linux.SYS_sendto, linux.SYS_sendmsg:
-		return true
-	}
-	return false
 }
 
 // sockFD returns the socket descriptor n's socket.
