@@ -178,7 +178,9 @@ func echo(addr string, n int) {
 	rand.Read(data)
 	want := sha256.Sum256(data)
 	go func() {
-		c.Write(data)
+		// Two pieces in one call: writev, as net.Buffers makes it.
+		bufs := net.Buffers{data[:n/2], data[n/2:]}
+		bufs.WriteTo(c)
 		c.(*net.TCPConn).CloseWrite()
 	}()
 	got, err := io.ReadAll(c)

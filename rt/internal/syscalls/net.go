@@ -507,7 +507,7 @@ func (s *System) handOver(r *netReq, buf, size uint64) uint64 {
 			if e := s.copyIn(kmem.Addr(&chunk[0]), r.in+off, n); e != 0 {
 				return s.failTaken(r, e)
 			}
-		} else if got, e := s.iovAt(r.in, r.inN, off, kmem.Addr(&chunk[0]), n); e != 0 || got != n {
+		} else if got, e := s.iovCopy(r.in, r.inN, off, kmem.Addr(&chunk[0]), n, false); e != 0 || got != n {
 			return s.failTaken(r, linux.EFAULT)
 		}
 		if e := s.copyOut(buf+netcall.RequestSize+off, kmem.Addr(&chunk[0]), n); e != 0 {
@@ -536,8 +536,10 @@ func (s *System) failTaken(r *netReq, e linux.Errno) uint64 {
 	return 0
 }
 
-// iovAt copies n bytes starting at byte off of an iovec array into k.
-func (s *System) iovAt(iov, cnt, off uint64, k uintptr, n uint64) (uint64, linux.Errno) {
+// iovCopy copies n bytes between the kernel address k and an iovec array,
+// starting at byte off of the array's data: out of it (toUser false) or into it.
+// It returns how many bytes it copied.
+func (s *System) iovCopy(iov, cnt, off uint64, k uintptr, n uint64, toUser bool) (uint64, linux.Errno) {
 	var done, pos uint64
 	for j := uint64(0); j < cnt && done < n; j++ {
 		var v [2]uint64
@@ -550,7 +552,13 @@ func (s *System) iovAt(iov, cnt, off uint64, k uintptr, n uint64) (uint64, linux
 		}
 		skip := off + done - pos
 		c := min(v[1]-skip, n-done)
-		if e := s.copyIn(k+uintptr(done), v[0]+skip, c); e != 0 {
+		var e linux.Errno
+		if toUser {
+			e = s.copyOut(v[0]+skip, k+uintptr(done), c)
+		} else {
+			e = s.copyIn(k+uintptr(done), v[0]+skip, c)
+		}
+		if e != 0 {
 			return done, e
 		}
 		done += c
@@ -641,7 +649,7 @@ func (s *System) deliverOutput(r *netReq, res int64, data, dataLen, addr, addrLe
 			if e := s.copyOut(r.out+off, kmem.Addr(&chunk[0]), n); e != 0 {
 				return -int64(e)
 			}
-		} else if e := s.iovPut(r.out, r.outN, off, kmem.Addr(&chunk[0]), n); e != 0 {
+		} else if _, e := s.iovCopy(r.out, r.outN, off, kmem.Addr(&chunk[0]), n, true); e != 0 {
 			return -int64(e)
 		}
 		off += n
@@ -677,29 +685,6 @@ func (s *System) deliverOutput(r *netReq, res int64, data, dataLen, addr, addrLe
 		return s.accepted(int(r.hdr.Args[4]), r.hdr.Args[3])
 	}
 	return res
-}
-
-// iovPut copies n bytes from k into an iovec array, starting at byte off.
-func (s *System) iovPut(iov, cnt, off uint64, k uintptr, n uint64) linux.Errno {
-	var done, pos uint64
-	for j := uint64(0); j < cnt && done < n; j++ {
-		var v [2]uint64
-		if e := s.copyIn(kmem.Addr(&v), iov+j*16, 16); e != 0 {
-			return e
-		}
-		if pos+v[1] <= off+done {
-			pos += v[1]
-			continue
-		}
-		skip := off + done - pos
-		c := min(v[1]-skip, n-done)
-		if e := s.copyOut(v[0]+skip, k+uintptr(done), c); e != 0 {
-			return e
-		}
-		done += c
-		pos += v[1]
-	}
-	return 0
 }
 
 // socket is socket(domain, type, protocol), served here: the kernel picks the
