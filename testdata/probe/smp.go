@@ -66,24 +66,36 @@ func smp() {
 	wg.Wait()
 	fmt.Printf("threads spinning at a barrier ran on %d distinct CPUs\n", count(&seen))
 
-	// A signal to a thread running on another CPU.
+	// A signal to a thread running on another CPU. The kernel may move
+	// threads between CPUs at the end of a slice, so the spinner notes where
+	// it runs now and then, and the sender waits (up to 200 tries) for a
+	// moment when the two are apart before it sends.
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGUSR1)
 	var tid, where atomic.Int32
 	var stop atomic.Bool
+	where.Store(-1)
 	go func() {
 		runtime.LockOSThread()
-		where.Store(int32(getcpu()))
 		tid.Store(int32(syscall.Gettid()))
-		for !stop.Load() {
+		for i := 0; !stop.Load(); i++ {
+			if i%(1<<18) == 0 {
+				where.Store(int32(getcpu()))
+			}
 		}
 	}()
-	for tid.Load() == 0 {
+	for tid.Load() == 0 || where.Load() < 0 {
 		runtime.Gosched()
 	}
 	runtime.LockOSThread()
-	here := getcpu()
+	apart := false
+	for try := 0; try < 200 && !apart; try++ {
+		if try > 0 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		apart = getcpu() != int(where.Load())
+	}
 	syscall.Tgkill(os.Getpid(), int(tid.Load()), syscall.SIGUSR1)
-	fmt.Println("got", <-sigs, "sent to a thread on another CPU:", here != int(where.Load()))
+	fmt.Println("got", <-sigs, "sent to a thread on another CPU:", apart)
 	stop.Store(true)
 }
