@@ -24,6 +24,10 @@
 // with SetNotify, from netstack goroutines, and the onLease callback of
 // StartDHCP.
 //
+// How the kernel's socket calls reach this package, and which ones it serves
+// itself (epoll, and a connected TCP socket's reads and writes from rings the
+// service fills and drains), is netstack/service's package doc.
+//
 // Errors: every socket call returns an Errno, a Linux errno number (0 for
 // success). Blocking calls (Accept, Connect, Recvfrom, Sendto, Close with
 // SO_LINGER) block only when the socket is not O_NONBLOCK and the call has

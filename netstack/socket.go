@@ -600,6 +600,12 @@ func (st *Stack) GetPeerName(id int) ([]byte, Errno) {
 	return encodeAddr(sk.family, a), 0
 }
 
+// IsStream says whether socket id is a stream (TCP) socket.
+func (st *Stack) IsStream(id int) bool {
+	sk, e := st.get(id)
+	return e == 0 && sk.typ == SOCK_STREAM
+}
+
 // Readiness returns the socket's current EPOLL* bits.
 func (st *Stack) Readiness(id int) uint32 {
 	sk, e := st.get(id)

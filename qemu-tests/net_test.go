@@ -181,6 +181,23 @@ func TestNetConnections(t *testing.T) {
 	assert.Contains(t, console, "connections ok 1000 failed 0")
 }
 
+// TestNetStreams proves a TCP socket's reads and writes keep Linux's meaning
+// when the kernel serves them from the socket's rings: a blocking read waits,
+// MSG_PEEK and MSG_WAITALL, recvmsg, EFAULT that loses nothing, shutdown and
+// close after buffered data, the peer's close (end of file, then EPIPE) and
+// reset (ECONNRESET). The program checks the same on Linux.
+func TestNetStreams(t *testing.T) {
+	t.Parallel()
+	console, res := boot(t, "net", vm{}, "streams")
+	assert.Equal(t, 0, res.ExitCode)
+	assert.NotContains(t, console, "FAIL")
+	for _, name := range []string{"blocking read", "MSG_PEEK", "MSG_WAITALL", "recvmsg", "read EFAULT", "write EFAULT",
+		"shutdown after data", "peer close", "EPIPE", "reset", "close with unsent data"} {
+		assert.Contains(t, console, "ok "+name+"\n")
+	}
+	assert.Contains(t, console, "streams done\n")
+}
+
 // TestNetUDP proves UDP both ways: a datagram to an echo server on the host and
 // its echo back.
 func TestNetUDP(t *testing.T) {

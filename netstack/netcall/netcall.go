@@ -25,6 +25,34 @@
 // Readiness (the epoll events of each socket) is the service's to report:
 // SysNetReady sets a socket's current events, which epoll reads, and wakes
 // whoever waits on them.
+//
+// # Rings
+//
+// A connected stream socket's data does not go through requests: the service
+// asks for the socket's rings (SysNetRing), memory the kernel allocates and
+// maps for it, and from then on the kernel serves read, write and their
+// relatives itself, copying between the caller's buffers and the rings with
+// no thread switch. Layout: a RingHeader page, then the receive ring, then the
+// send ring, RingSize bytes each. Each ring has one producer and one consumer
+// and free-running 32-bit indices (an index's byte is at index mod RingSize):
+// the service produces into the receive ring from the stack and consumes the
+// send ring into it; the kernel does the opposite for the program.
+//
+// Neither side waits on the other's ring. Each announces that it wants to
+// hear of the other's next move with a flag in the header, sets it, and then
+// looks at the ring again (both sides use locked or fenced stores for flags
+// and indices, so one of the two always sees the other's move):
+//   - RxWant, TxWant (the service's): the receive ring was full or the send
+//     ring empty; the kernel pokes the service (OpRingPoke) when it consumes
+//     or produces.
+//   - RxBlocked, TxBlocked (the kernel's): the program found the receive ring
+//     empty or the send ring full; the service reports the socket's readiness
+//     (SysNetReady: an edge for epoll, and a wake-up for a blocking caller)
+//     when it produces or consumes.
+//
+// End of file and errors travel in the header (RxEOF, RxErr, TxErr). The
+// kernel derives EPOLLIN, EPOLLOUT and EPOLLRDHUP from the rings; the other
+// events stay the service's reports.
 package netcall
 
 // Private system call numbers (a range Linux does not use).
@@ -71,6 +99,17 @@ const (
 	// deadlock ("all goroutines are asleep"), as any network waiter does on
 	// Linux: a program without sockets keeps that report.
 	SysNetStart = 0x1026
+	// SysNetRing(sock, *slot) gives the connected stream socket sock its
+	// rings (see Rings): it stores the rings' slot at *slot and returns
+	// their address. From then on the kernel serves the socket's reads and
+	// writes from the rings. EBUSY: a read or write on the socket is in
+	// flight (try again later); ENOMEM: no ring memory (the socket stays
+	// forwarded); EEXIST: it has rings.
+	SysNetRing = 0x1027
+	// SysNetRingFree(slot) gives back the rings of a socket the program
+	// closed (OpClose), once the service has sent what they held: the
+	// kernel reuses them for another socket. EBUSY while the socket is open.
+	SysNetRingFree = 0x1028
 )
 
 // Device kinds.
@@ -125,6 +164,10 @@ const (
 	OpSetNonblock = 0x10001
 	// OpClose: the last descriptor of the socket was closed. No answer.
 	OpClose = 0x10002
+	// OpRingPoke: the kernel consumed from the receive ring or produced into
+	// the send ring of slot Args[0] while the service asked to hear of it
+	// (RingHeader.RxWant, TxWant). No answer.
+	OpRingPoke = 0x10004
 )
 
 // Ready is one socket's readiness report for SysNetReady.
@@ -136,6 +179,35 @@ type Ready struct {
 // MaxData bounds a request's input data (a larger write is cut to it: a
 // partial write, as Linux may do) and a reply's output.
 const MaxData = 64 << 10
+
+// RingSize is the size of each of a socket's two rings (a power of two).
+const RingSize = 64 << 10
+
+// RingHeaderSize is the size of the page before the rings.
+const RingHeaderSize = 4096
+
+// RingBytes is the size of a socket's rings with their header.
+const RingBytes = RingHeaderSize + 2*RingSize
+
+// RingHeader is the shared state at the start of a socket's rings.
+type RingHeader struct {
+	RxHead uint32 // receive ring: consumed to here (the kernel's)
+	RxTail uint32 // receive ring: produced to here (the service's)
+	TxHead uint32 // send ring: consumed to here (the service's)
+	TxTail uint32 // send ring: produced to here (the kernel's)
+	// RxEOF (the service's): nothing comes after what the receive ring
+	// holds. RxErr: the error (errno) a read gets once the ring is empty,
+	// once; the kernel clears it.
+	RxEOF uint32
+	RxErr uint32
+	// TxErr (the service's): the socket can send no more; writes fail with
+	// this errno (EPIPE raises SIGPIPE).
+	TxErr     uint32
+	RxWant    uint32 // the service waits for room in the receive ring
+	TxWant    uint32 // the service waits for data in the send ring
+	RxBlocked uint32 // the program waits for data in the receive ring
+	TxBlocked uint32 // the program waits for room in the send ring
+}
 
 // MaxSockets bounds the socket IDs (0 to MaxSockets-1), which the kernel
 // chooses. It is the descriptor table's size.

@@ -19,26 +19,39 @@
 // change, so epoll_wait, which Go's netpoller calls most, is served in the
 // kernel without a round trip.
 //
-// # Cost, and what is next
+// # The hot path: rings
 //
 // ARCHITECTURE.md asks how a socket call reaches its goroutine with the least
 // latency, and which calls the kernel can serve itself from state the service
-// keeps current. Settled so far: epoll_wait (Go's netpoller) is served in the
-// kernel from the readiness the service reports; socket, getsockname and
-// getpeername are too (the Go runtime makes them with RawSyscall, keeping its
-// P, so at GOMAXPROCS=1 a forwarded one would wait for a P that only it holds).
-// Every other call is forwarded: two thread switches, measured by
-// testdata/net's callcost under TCG at about 40 to 65 µs against 3 to 5 µs
-// for a call the kernel serves (docs/perf.md). A forwarded call that does not
-// wait for the network keeps the caller blocked uninterruptibly (a signal waits
-// for the answer), so Go's sysmon may hand its P off meanwhile: that is the
-// P handoff the hot path must avoid.
+// keeps current. Settled:
+//   - epoll_wait (Go's netpoller) is served in the kernel from the readiness
+//     the service reports (SysNetReady).
+//   - socket, getsockname and getpeername are served in the kernel (the Go
+//     runtime makes them with RawSyscall, keeping its P, so at GOMAXPROCS=1 a
+//     forwarded one would wait for a P that only it holds).
+//   - A connected TCP socket's reads and writes (read, readv, recvfrom,
+//     recvmsg, write, writev, sendto, sendmsg) are served in the kernel from
+//     the socket's two rings, 64 KiB each, in memory the kernel allocates and
+//     maps for the service (netcall's "Rings"; stream.go here). The kernel
+//     copies between the caller's buffers and the rings, so the call costs
+//     no thread switch and no P handoff; a pump goroutine per socket moves
+//     bytes between the rings and the stack, woken by the stack (data or
+//     room arrived) or by the kernel (OpRingPoke, only when it asked: the
+//     receive ring was full or the send ring empty). The pump reports
+//     readiness only when the program found a ring empty or full
+//     (RxBlocked, TxBlocked), which is the edge epoll needs. A socket gets its
+//     rings when it is accepted or its connect completes, and only while no
+//     forwarded read or write on it is in flight; it keeps them until it is
+//     closed, when the pump sends what the send ring still holds and gives
+//     them back. Ring memory is bounded (1/8 of the machine, 1024 sockets):
+//     a socket without rings has its calls forwarded, as below.
+//   - Every other call (bind, listen, connect, accept, shutdown, the socket
+//     options, and everything on UDP sockets) is forwarded: two thread
+//     switches.
 //
-// The next step, not built yet, serves read, write and accept in the kernel as
-// it serves epoll: per socket, a receive ring the service fills from the stack
-// and a send ring it drains into it, both in pages the kernel owns and maps for
-// the service, and a queue of accepted connections; the kernel copies between
-// them and the caller's buffers, and wakes the service only to refill or drain.
+// Measured by testdata/net's callcost under TCG (docs/perf.md): a read of a
+// byte that is there or a write of one costs about what getpid does (4 to 5
+// µs), where forwarded they cost 68 to 79 and 325 to 423 µs.
 package service
 
 import (
@@ -76,6 +89,15 @@ type Service struct {
 
 	// pushMu orders what goes to the kernel about sockets (ready, names).
 	pushMu sync.Mutex
+
+	// Connected stream sockets with rings (stream.go), by the stack's id
+	// and by ring slot; the ones the kernel had no ring memory for.
+	// attachMu makes one attach at a time.
+	ringMu   sync.Mutex
+	streams  map[int]*stream
+	bySlot   map[uint32]*stream
+	ringless map[int]bool
+	attachMu sync.Mutex
 }
 
 // Start creates the stack, starts the taker and brings the network device up in
@@ -91,7 +113,8 @@ func Start() (*Service, error) {
 	}
 	s := &Service{st: st, inflight: map[uint32]context.CancelFunc{},
 		byKernel: map[int32]int{}, byStack: map[int]int32{},
-		changed: map[int]struct{}{}, wake: make(chan struct{}, 1)}
+		changed: map[int]struct{}{}, wake: make(chan struct{}, 1),
+		streams: map[int]*stream{}, bySlot: map[uint32]*stream{}, ringless: map[int]bool{}}
 	st.SetNotify(s.notify)
 	setResolv(nil)
 	go s.report()
@@ -113,6 +136,10 @@ func Start() (*Service, error) {
 // notify is the stack's readiness callback. It runs inside gVisor and may not
 // call back into the stack: it notes the socket and wakes the reporter.
 func (s *Service) notify(id int, _ uint32) {
+	if p := s.streamOf(id); p != nil {
+		p.poke() // its pump reports what the program needs to know
+		return
+	}
 	s.changedMu.Lock()
 	s.changed[id] = struct{}{}
 	s.changedMu.Unlock()
@@ -146,7 +173,9 @@ func (s *Service) report() {
 				continue
 			}
 			recs = append(recs, netcall.Ready{Sock: k, Events: s.st.Readiness(id)})
-			s.namesLocked(k, id)
+			if s.namesLocked(k, id) && s.unattached(id) {
+				s.attach(k, id) // connected (a connect that did not wait)
+			}
 		}
 		if len(recs) > 0 {
 			syscall.RawSyscall(netcall.SysNetReady, uintptr(unsafe.Pointer(&recs[0])), uintptr(len(recs)), 0)
@@ -175,7 +204,8 @@ func (s *Service) names(k int32, id int) {
 	s.namesLocked(k, id)
 }
 
-func (s *Service) namesLocked(k int32, id int) {
+// namesLocked also says whether the socket is connected (has a peer).
+func (s *Service) namesLocked(k int32, id int) bool {
 	local, _ := s.st.GetSockName(id)
 	peer, _ := s.st.GetPeerName(id)
 	var lp, pp unsafe.Pointer
@@ -186,6 +216,7 @@ func (s *Service) namesLocked(k int32, id int) {
 		pp = unsafe.Pointer(&peer[0])
 	}
 	syscall.RawSyscall6(netcall.SysNetNames, uintptr(k), uintptr(lp), uintptr(len(local)), uintptr(pp), uintptr(len(peer)), 0)
+	return len(peer) > 0
 }
 
 // sock is the stack's id of the kernel's socket k.
@@ -256,9 +287,24 @@ func (s *Service) take() {
 			continue
 		case netcall.OpClose:
 			if id, ok := s.unbind(req.Sock); ok {
-				go s.st.Close(context.Background(), id)
+				if p := s.streamOf(id); p != nil {
+					p.close() // its pump sends what is left, then closes
+				} else {
+					go s.st.Close(context.Background(), id)
+				}
 			}
 			continue
+		case netcall.OpRingPoke:
+			s.poked(uint32(req.Args[0]))
+			continue
+		case syscall.SYS_SHUTDOWN:
+			// On a socket with rings, after what was written before it.
+			if id, ok := s.sock(req.Sock); ok {
+				if p := s.streamOf(id); p != nil {
+					p.afterSent(func() { s.do(context.Background(), &req, nil, nil) })
+					continue
+				}
+			}
 		}
 		if req.Nonblock != 0 || !netcall.MayWait(req.Op) {
 			s.do(context.Background(), &req, in, addr)
@@ -302,6 +348,9 @@ func (s *Service) do(ctx context.Context, req *netcall.Request, in, addr []byte)
 	case syscall.SYS_CONNECT:
 		err = s.st.Connect(ctx, id, in)
 		s.names(req.Sock, id)
+		if err == 0 {
+			s.attach(req.Sock, id)
+		}
 	case syscall.SYS_LISTEN:
 		err = s.st.Listen(id, int(int32(a[1])))
 		s.names(req.Sock, id)
@@ -313,6 +362,7 @@ func (s *Service) do(ctx context.Context, req *netcall.Request, in, addr []byte)
 			k := int32(a[4])
 			s.bind(k, n)
 			s.names(k, n)
+			s.attach(k, n)
 			s.ready(k, n)
 		}
 	case syscall.SYS_SHUTDOWN:

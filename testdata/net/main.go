@@ -17,6 +17,8 @@
 //	net info                interfaces and addresses
 //	net callcost            time the kinds of socket call: served in the kernel,
 //	                        and forwarded to the network service
+//	net streams             a TCP socket's reads and writes through the system
+//	                        calls: blocking, flags, bad pointers, close, reset
 package main
 
 import (
@@ -87,6 +89,8 @@ func main() {
 	case "lookup":
 		addrs, err := net.LookupHost(arg(2))
 		fmt.Println("lookup:", addrs, err)
+	case "streams":
+		streams()
 	case "callcost":
 		callCost()
 	case "info":
@@ -163,7 +167,9 @@ func echoServe(port string) {
 		}
 		go func() {
 			defer c.Close()
-			io.Copy(c, c)
+			if _, err := io.Copy(c, c); err != nil {
+				fmt.Println("echo:", err)
+			}
 		}()
 	}
 }
@@ -297,6 +303,6 @@ func callCost() {
 	p := <-peer
 	p.Write(make([]byte, 2001))
 	time.Sleep(100 * time.Millisecond)
-	measure("read of 1 byte that is there (forwarded)", func() { syscall.Read(fd, buf) })
-	measure("write of 1 byte (forwarded)", func() { syscall.Write(fd, buf) })
+	measure("read of 1 byte that is there (kernel, ring)", func() { syscall.Read(fd, buf) })
+	measure("write of 1 byte (kernel, ring)", func() { syscall.Write(fd, buf) })
 }

@@ -72,6 +72,7 @@ type sock struct {
 	peer   [28]byte
 	nlocal uint8
 	npeer  uint8
+	ring   uint16 // 1 + its ring slot, 0 without rings
 }
 
 // Address families and socket types the network service offers.
@@ -99,6 +100,10 @@ type netState struct {
 	resolv     [1024]byte
 	resolvN    int
 	resolvTime int64 // real time of the last change (ns)
+	// rings are the stream sockets' rings (ring.go); ringPages the memory
+	// they hold.
+	rings     [maxRings]ring
+	ringPages uint64
 	// on: the network service runs (SysNetStart).
 	on bool
 	// netParams are the kernel command line's unigo.net.* parameters.
@@ -241,6 +246,11 @@ func (s *System) sockCall(t *sched.Thread, nr uint64, a0, a1, a2, a3, a4, a5 uin
 	f, sk, e := s.sockFD(a0)
 	if e != 0 {
 		return neg(e)
+	}
+	if s.net.socks[sk].ring != 0 {
+		if r, done := s.ringCall(t, f, sk, nr, a1, a2, a3, a4, a5); done {
+			return r
+		}
 	}
 	if s.wouldBlock(f, sk, nr, a2, a3) {
 		return neg(linux.EAGAIN)
@@ -473,6 +483,9 @@ func (s *System) netTake(t *sched.Thread, buf, size uint64) uint64 {
 		if v&noteBit != 0 {
 			n := &s.net.notes[v&^noteBit]
 			s.net.noteHead++
+			if n.op == netcall.OpRingPoke {
+				s.net.rings[n.args[0]].poked = false
+			}
 			h := netcall.Request{Op: n.op, Sock: n.sock}
 			h.Args[0], h.Args[1], h.Args[2] = n.args[0], n.args[1], n.args[2]
 			return ret(netcall.RequestSize, s.copyOut(buf, kmem.Addr(&h), netcall.RequestSize))
@@ -607,6 +620,9 @@ func (s *System) netReply(id, result, data, dataLen, addr, addrLen uint64) uint6
 	}
 	if res >= 0 {
 		res = s.deliverOutput(r, res, data, min(dataLen, netcall.MaxData), addr, min(addrLen, 128))
+		if id := r.hdr.Args[4]; res < 0 && (r.hdr.Op == linux.SYS_accept || r.hdr.Op == linux.SYS_accept4) && s.net.socks[id].refs == -1 {
+			s.dropSock(int(id)) // made, but its address could not be given: closed
+		}
 	} else {
 		s.unreserve(r)
 	}
@@ -814,6 +830,7 @@ func (s *System) accepted(id int, flags uint64) int64 {
 
 // dropSock frees a socket id and closes the socket in the service.
 func (s *System) dropSock(id int) {
+	s.detachRing(&s.net.socks[id])
 	s.net.socks[id] = sock{}
 	s.notify(netcall.OpClose, int32(id), 0, 0, 0)
 }
@@ -837,11 +854,17 @@ func (s *System) netReady(buf, n uint64) uint64 {
 		// one is news even though it stayed readable. Spurious edges cost a
 		// call that says EAGAIN; a missed one would hang the program.
 		k := &s.net.socks[rd.Sock]
-		if rd.Events != 0 {
+		if rd.Events != 0 || k.ring != 0 {
+			// A socket with rings is reported when its rings moved and
+			// the program waits for that (RxBlocked, TxBlocked): always
+			// news, and a blocking caller may be parked on it.
 			k.seq++
 			changed = true
 		}
 		k.events = rd.Events
+		if k.ring != 0 {
+			s.Sched.FutexRequeue(ringKey(int(k.ring-1)), 1<<30)
+		}
 	}
 	if changed {
 		s.fileReady()
@@ -855,8 +878,7 @@ func (s *System) closeSock(f *file) {
 	k := &s.net.socks[f.val]
 	k.refs--
 	if k.refs <= 0 {
-		*k = sock{}
-		s.notify(netcall.OpClose, int32(f.val), 0, 0, 0)
+		s.dropSock(int(f.val))
 	}
 }
 

@@ -182,6 +182,9 @@ func (s *System) readiness(f *file) uint32 {
 	case kindNull, kindMemFile:
 		return linux.EPOLLIN | linux.EPOLLOUT
 	case kindSocket:
+		if k := &s.net.socks[f.val]; k.ring != 0 {
+			return s.ringEvents(k)
+		}
 		return s.net.socks[f.val].events
 	}
 	return 0

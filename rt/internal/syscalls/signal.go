@@ -108,12 +108,9 @@ func (s *System) interrupt(t *sched.Thread, sig int) {
 	switch {
 	case t.State == sched.Blocked && t.Wait == sched.WaitFutex && isNetWait(t):
 		s.interruptNet(t, sig) // a socket call the service is doing
-	case t.State == sched.Blocked && t.Wait == sched.WaitFutex && t.WaitAddr == netSlotKey:
-		// Waiting to make its socket call at all: it makes it after the
-		// handler (its registers already say to run the call again).
-		rax := t.Frame.RAX
-		s.Sched.Wake(t, 0)
-		t.Frame.RAX = rax
+	case t.State == sched.Blocked && t.Wait == sched.WaitFutex && (t.WaitAddr == netSlotKey || isRingWait(t)):
+		// Parked to run its socket call again (its registers say so).
+		s.interruptRestart(t, sig)
 	case t.State == sched.Blocked:
 		s.Sched.Wake(t, -int64(linux.EINTR))
 	case t.State == sched.Running && int(t.CPU) != s.Sched.CPU():

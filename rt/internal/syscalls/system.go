@@ -360,6 +360,10 @@ func (s *System) Dispatch(t *sched.Thread, f *sched.Frame) {
 		r = s.setResolv(a0, a1)
 	case netcall.SysNetNames:
 		r = s.netNames(a0, a1, a2, a3, a4)
+	case netcall.SysNetRing:
+		r = s.netRing(a0, a1)
+	case netcall.SysNetRingFree:
+		r = s.netRingFree(a0)
 	case netcall.SysNetStart:
 		if s.NetWanted {
 			s.net.on = true

@@ -1,0 +1,284 @@
+package service
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/unigo-dev/unigo/drivers/hw"
+	"github.com/unigo-dev/unigo/netstack"
+	"github.com/unigo-dev/unigo/netstack/netcall"
+)
+
+// A stream is a connected stream socket whose data goes through its rings
+// (netcall's "Rings"): the kernel serves the program's reads and writes from
+// them, and the stream's pump goroutine fills the receive ring from the stack
+// and drains the send ring into it. The pump never blocks in the stack: it
+// moves what it can and waits for a kick, which comes from the stack (data or
+// room arrived: notify) or from the kernel (the program moved: OpRingPoke).
+type stream struct {
+	s    *Service
+	k    int32 // the kernel's id
+	id   int   // the stack's id
+	slot uint32
+	h    *netcall.RingHeader
+	rx   []byte // receive ring: the pump produces
+	tx   []byte // send ring: the pump consumes
+
+	kick   chan struct{}
+	closed atomic.Bool // the program closed the socket (OpClose)
+
+	rxDone, txDone bool   // no more to receive (end of file, error); no more to send
+	lastEv         uint32 // the error and hang-up events last reported
+
+	mu     sync.Mutex
+	queued []func() // to run once the send ring is empty (shutdown)
+}
+
+// lingerMax bounds how long a closed socket's pump goes on sending what its
+// send ring holds to a peer that does not take it.
+const lingerMax = 60 * time.Second
+
+// attach gives socket k (the stack's id) rings if it is a connected stream and
+// has none, and starts its pump. The kernel refuses while a forwarded read or
+// write on it is in flight (EBUSY): a later report tries again. A socket the
+// kernel has no ring memory for stays forwarded.
+func (s *Service) attach(k int32, id int) {
+	if !s.st.IsStream(id) {
+		return
+	}
+	s.attachMu.Lock()
+	defer s.attachMu.Unlock()
+	if !s.unattached(id) {
+		return
+	}
+	var slot uint32
+	a, _, e := syscall.RawSyscall(netcall.SysNetRing, uintptr(k), uintptr(unsafe.Pointer(&slot)), 0)
+	switch e {
+	case 0:
+	case syscall.EBUSY, syscall.EBADF:
+		return
+	default:
+		s.ringMu.Lock()
+		s.ringless[id] = true
+		s.ringMu.Unlock()
+		return
+	}
+	mem := hw.Mapped(a, netcall.RingBytes)
+	p := &stream{s: s, k: k, id: id, slot: slot,
+		h:    (*netcall.RingHeader)(unsafe.Pointer(&mem[0])),
+		rx:   mem[netcall.RingHeaderSize : netcall.RingHeaderSize+netcall.RingSize],
+		tx:   mem[netcall.RingHeaderSize+netcall.RingSize:],
+		kick: make(chan struct{}, 1)}
+	s.ringMu.Lock()
+	s.streams[id] = p
+	s.bySlot[slot] = p
+	s.ringMu.Unlock()
+	go p.run()
+}
+
+// unattached says whether stack socket id has no rings and may get them.
+func (s *Service) unattached(id int) bool {
+	s.ringMu.Lock()
+	defer s.ringMu.Unlock()
+	_, has := s.streams[id]
+	return !has && !s.ringless[id]
+}
+
+// streamOf is stack socket id's stream, nil if it has no rings.
+func (s *Service) streamOf(id int) *stream {
+	s.ringMu.Lock()
+	defer s.ringMu.Unlock()
+	return s.streams[id]
+}
+
+// poked is OpRingPoke: the kernel moved in a ring the pump waits on.
+func (s *Service) poked(slot uint32) {
+	s.ringMu.Lock()
+	p := s.bySlot[slot]
+	s.ringMu.Unlock()
+	if p != nil {
+		p.poke()
+	}
+}
+
+func (p *stream) poke() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
+}
+
+// close is OpClose: the pump sends what is left, then closes the socket in
+// the stack and gives the rings back.
+func (p *stream) close() {
+	p.closed.Store(true)
+	p.poke()
+}
+
+// afterSent runs fn once the send ring is empty (at once if it is): a
+// shutdown for writing must follow the bytes written before it.
+func (p *stream) afterSent(fn func()) {
+	p.mu.Lock()
+	p.queued = append(p.queued, fn)
+	p.mu.Unlock()
+	p.poke()
+}
+
+func (p *stream) run() {
+	var deadline <-chan time.Time
+	for {
+		closed := p.closed.Load()
+		var rxMoved bool
+		if !closed {
+			rxMoved = p.receive()
+		}
+		txMoved := p.send()
+		sent := p.txDone || p.h.TxHead == atomic.LoadUint32(&p.h.TxTail)
+		if sent {
+			p.mu.Lock()
+			q := p.queued
+			p.queued = nil
+			p.mu.Unlock()
+			for _, fn := range q {
+				fn()
+			}
+		}
+		if closed {
+			if sent {
+				break
+			}
+			if deadline == nil {
+				deadline = time.After(lingerMax)
+			}
+		} else {
+			p.report(rxMoved, txMoved)
+		}
+		select {
+		case <-p.kick:
+		case <-deadline:
+			p.txDone = true
+		}
+	}
+	// Forget the stream before the stack frees its id for another socket.
+	p.s.ringMu.Lock()
+	delete(p.s.streams, p.id)
+	delete(p.s.bySlot, p.slot)
+	delete(p.s.ringless, p.id)
+	p.s.ringMu.Unlock()
+	p.s.st.Close(context.Background(), p.id)
+	syscall.RawSyscall(netcall.SysNetRingFree, uintptr(p.slot), 0, 0)
+}
+
+// receive moves what the stack has into the receive ring, as far as there is
+// room, and says whether it moved anything (bytes, end of file, an error).
+func (p *stream) receive() (moved bool) {
+	h := p.h
+	for !p.rxDone {
+		tail := h.RxTail
+		used := tail - atomic.LoadUint32(&h.RxHead)
+		if used >= netcall.RingSize {
+			// Full: ask the kernel to say when the program takes some, then
+			// look again (it may have just done so).
+			atomic.StoreUint32(&h.RxWant, 1)
+			if tail-atomic.LoadUint32(&h.RxHead) >= netcall.RingSize {
+				return moved
+			}
+			continue
+		}
+		off := tail & (netcall.RingSize - 1)
+		end := min(netcall.RingSize, off+netcall.RingSize-used)
+		n, _, _, e := p.s.st.Recvfrom(context.Background(), p.id, p.rx[off:end], netstack.MSG_DONTWAIT)
+		switch {
+		case n > 0:
+			atomic.StoreUint32(&h.RxTail, tail+uint32(n))
+			moved = true
+		case e == netstack.EAGAIN:
+			return moved // the stack says when more comes
+		default:
+			if e != 0 {
+				atomic.StoreUint32(&h.RxErr, uint32(e))
+			}
+			atomic.StoreUint32(&h.RxEOF, 1)
+			p.rxDone = true
+			moved = true
+		}
+	}
+	return moved
+}
+
+// send moves what the send ring holds into the stack, as far as it takes it.
+func (p *stream) send() (moved bool) {
+	h := p.h
+	for {
+		head := h.TxHead
+		used := atomic.LoadUint32(&h.TxTail) - head
+		if p.txDone {
+			if used != 0 {
+				atomic.StoreUint32(&h.TxHead, head+used) // nobody to send it to
+			}
+			return moved
+		}
+		if used == 0 {
+			atomic.StoreUint32(&h.TxWant, 1)
+			if atomic.LoadUint32(&h.TxTail) == head {
+				return moved
+			}
+			continue
+		}
+		if used > netcall.RingSize {
+			p.fail(netstack.Errno(syscall.EIO))
+			continue
+		}
+		off := head & (netcall.RingSize - 1)
+		end := min(netcall.RingSize, off+used)
+		n, e := p.s.st.Sendto(context.Background(), p.id, p.tx[off:end], netstack.MSG_DONTWAIT|netstack.MSG_NOSIGNAL, nil)
+		switch {
+		case n > 0:
+			atomic.StoreUint32(&h.TxHead, head+uint32(n))
+			moved = true
+		case e == netstack.EAGAIN || e == 0:
+			return moved // the stack says when it has room
+		default:
+			p.fail(e)
+			moved = true
+		}
+	}
+}
+
+// fail ends sending: writes fail with e from now on.
+func (p *stream) fail(e netstack.Errno) {
+	atomic.StoreUint32(&p.h.TxErr, uint32(e))
+	p.txDone = true
+}
+
+// report tells the kernel the socket's readiness when the program waits for
+// what the pump just moved, or when its errors or hang-ups changed.
+func (p *stream) report(rxMoved, txMoved bool) {
+	ev := p.s.st.Readiness(p.id) & (netstack.EPOLLERR | netstack.EPOLLHUP | netstack.EPOLLRDHUP)
+	need := ev != p.lastEv
+	h := p.h
+	// A flag the program set after it took what the pump just moved (it
+	// read the ring empty again, or filled it again) is for the next move:
+	// put it back, or that move would go unreported and the program would
+	// wait for it forever. The report goes out anyway; it is merely early.
+	if rxMoved && atomic.SwapUint32(&h.RxBlocked, 0) != 0 {
+		need = true
+		if atomic.LoadUint32(&h.RxHead) == h.RxTail && !p.rxDone {
+			atomic.StoreUint32(&h.RxBlocked, 1)
+		}
+	}
+	if txMoved && atomic.SwapUint32(&h.TxBlocked, 0) != 0 {
+		need = true
+		if atomic.LoadUint32(&h.TxTail)-h.TxHead == netcall.RingSize {
+			atomic.StoreUint32(&h.TxBlocked, 1)
+		}
+	}
+	if need {
+		p.lastEv = ev
+		p.s.ready(p.k, p.id)
+	}
+}
