@@ -132,7 +132,9 @@ func serve(port string) {
 	}
 	srv := &http.Server{Handler: mux}
 	signal.Notify(stop, syscall.SIGTERM)
+	stopped := make(chan struct{})
 	go func() {
+		defer close(stopped)
 		<-stop
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -143,6 +145,9 @@ func serve(port string) {
 		fmt.Println("serve:", err)
 		os.Exit(1)
 	}
+	// Serve returns as soon as Shutdown begins; the requests in flight (the
+	// /quit that stopped it) finish before Shutdown returns.
+	<-stopped
 	fmt.Println("server stopped")
 }
 
