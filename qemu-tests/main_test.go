@@ -150,6 +150,8 @@ type vm struct {
 	QEMU string
 	// NoRNG leaves out the virtio-rng device.
 	NoRNG bool
+	// Machine is QEMU's machine type; "" is microvm.
+	Machine string
 }
 
 // suiteSMP is the CPU count of every boot that does not choose one: 1 in the
@@ -158,7 +160,7 @@ var suiteSMP = 1
 
 func (v vm) config() qemu.Config {
 	c := qemu.Config{Memory: v.Memory, AppendExtra: v.Extra, Timeout: v.Timeout, CPU: v.CPU, SMP: v.SMP,
-		Net: v.Net, Forward: v.Forward, QEMU: v.QEMU, NoRNG: v.NoRNG}
+		Net: v.Net, Forward: v.Forward, QEMU: v.QEMU, NoRNG: v.NoRNG, Machine: v.Machine}
 	if c.SMP == 0 {
 		c.SMP = suiteSMP
 	}

@@ -49,8 +49,9 @@ func ParseForward(s string) (Forward, error) {
 
 func (f Forward) String() string { return fmt.Sprintf("%s:%d:%d", f.Proto, f.HostPort, f.GuestPort) }
 
-// netArgs is the QEMU network device for c: a virtio-net device on the
-// microvm's virtio-mmio bus, backed by the network c.Net names.
+// netArgs is the QEMU network device for c: a virtio-net device (on the
+// microvm's virtio-mmio bus, or a PCI function on q35 and pc), backed by the
+// network c.Net names.
 func (c Config) netArgs() ([]string, error) {
 	var backend string
 	switch {
@@ -81,5 +82,5 @@ func (c Config) netArgs() ([]string, error) {
 	default:
 		return nil, fmt.Errorf("-net %q: want user, none or tap:IFNAME", c.Net)
 	}
-	return []string{"-netdev", backend, "-device", "virtio-net-device,netdev=net0"}, nil
+	return []string{"-netdev", backend, "-device", c.virtioDevice("net") + ",netdev=net0"}, nil
 }

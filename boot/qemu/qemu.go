@@ -66,6 +66,19 @@ const (
 	DefaultGrace = 10 * time.Second
 )
 
+// Machines for Config.Machine (QEMU's -M).
+const (
+	// MachineMicrovm is QEMU's microvm: no PCI, no firmware; devices on
+	// virtio-mmio. The default, and the fastest to boot.
+	MachineMicrovm = "microvm"
+	// MachineQ35 is QEMU's q35 (PCI Express, ECAM): SeaBIOS runs first and
+	// starts the kernel through PVH; devices are modern virtio-pci.
+	MachineQ35 = "q35"
+	// MachinePC is QEMU's pc (i440FX, PCI through port I/O), like q35
+	// otherwise.
+	MachinePC = "pc"
+)
+
 // Accelerators for Config.Accel.
 const (
 	AccelAuto = "auto" // KVM when DefaultKVMDevice opens read-write and is hardware-assisted, TCG otherwise
@@ -92,6 +105,11 @@ type Config struct {
 	SMP int
 	// CPU is QEMU's -cpu model; "" means host under KVM and max under TCG.
 	CPU string
+	// Machine is QEMU's machine type: MachineMicrovm ("" too), MachineQ35 or
+	// MachinePC. On q35 and pc the network and entropy devices are
+	// virtio-pci functions with the legacy interface off
+	// (virtio-net-pci,disable-legacy=on) instead of virtio-mmio ones.
+	Machine string
 	// Timeout bounds the whole run; when it expires the VM is killed. 0: none.
 	Timeout time.Duration
 	// PowerDown, when not nil, is how the caller asks the VM to stop: each value
@@ -129,6 +147,35 @@ func (c Config) qemu() string {
 		return DefaultQEMU
 	}
 	return c.QEMU
+}
+
+func (c Config) machine() string {
+	if c.Machine == "" {
+		return MachineMicrovm
+	}
+	return c.Machine
+}
+
+// pci says whether the machine's devices are virtio-pci functions.
+func (c Config) pci() bool { return c.machine() != MachineMicrovm }
+
+// CheckMachine says whether Machine is one the kernel runs on.
+func (c Config) CheckMachine() error {
+	switch c.machine() {
+	case MachineMicrovm, MachineQ35, MachinePC:
+		return nil
+	}
+	return fmt.Errorf("machine %q: want microvm, q35 or pc", c.Machine)
+}
+
+// virtioDevice is QEMU's name for a virtio device of the machine's kind:
+// kind is "net" or "rng".
+func (c Config) virtioDevice(kind string) string {
+	if c.pci() {
+		// Modern only, as Firecracker and Cloud Hypervisor offer it.
+		return "virtio-" + kind + "-pci,disable-legacy=on"
+	}
+	return "virtio-" + kind + "-device"
 }
 
 func (c Config) grace() time.Duration {
@@ -247,7 +294,7 @@ func (c Config) Command(image, cmdline string) []string {
 	}
 	argv := []string{
 		c.qemu(),
-		"-M", "microvm",
+		"-M", c.machine(),
 		"-accel", accel,
 		"-cpu", c.cpu(accel),
 		"-m", c.memory(),
@@ -259,17 +306,22 @@ func (c Config) Command(image, cmdline string) []string {
 		// which status.Decode reads as "no status", instead of booting again.
 		"-no-reboot",
 		"-device", fmt.Sprintf("isa-debug-exit,iobase=%#x,iosize=4", status.DebugExitPort),
+	}
+	if !c.pci() {
 		// Modern virtio-mmio (version 2), as Firecracker and Cloud Hypervisor
 		// offer it; QEMU's default is the legacy interface.
-		"-global", "virtio-mmio.force-legacy=false",
+		argv = append(argv, "-global", "virtio-mmio.force-legacy=false")
+	}
+	argv = append(argv,
 		"-serial", "stdio",
 		"-kernel", image,
 		"-append", cmdline,
-	}
+	)
 	if !c.NoRNG {
 		// virtio-rng: the kernel seeds its random number generator from it
-		// when the CPU has no RDRAND, and mixes it in when it has.
-		argv = append(argv, "-device", "virtio-rng-device")
+		// when the CPU has no RDRAND (virtio-mmio only), and the network
+		// service mixes it in.
+		argv = append(argv, "-device", c.virtioDevice("rng"))
 	}
 	// A bad network setting fails Run before this (CheckNet); here it is
 	// left out.

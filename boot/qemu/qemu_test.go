@@ -431,3 +431,26 @@ func TestNetwork(t *testing.T) {
 		assert.Error(t, err, bad)
 	}
 }
+
+// TestMachine proves q35 and pc get modern virtio-pci devices and no
+// virtio-mmio option, and that other machines are refused.
+func TestMachine(t *testing.T) {
+	for _, m := range []string{qemu.MachineQ35, qemu.MachinePC} {
+		c := qemu.Config{Accel: qemu.AccelTCG, Machine: m, Forward: []qemu.Forward{{"tcp", 8080, 80}}}
+		require.NoError(t, c.CheckMachine())
+		argv := c.Command("/k", "x")
+		assert.Equal(t, []string{"qemu-system-x86_64", "-M", m}, argv[:3])
+		assert.NotContains(t, argv, "virtio-mmio.force-legacy=false")
+		assert.Contains(t, argv, "isa-debug-exit,iobase=0xf4,iosize=4")
+		i := slices.Index(argv, "-serial")
+		require.Positive(t, i)
+		assert.Equal(t, []string{"-serial", "stdio", "-kernel", "/k", "-append", "x",
+			"-device", "virtio-rng-pci,disable-legacy=on",
+			"-netdev", "user,id=net0,hostfwd=tcp:127.0.0.1:8080-:80",
+			"-device", "virtio-net-pci,disable-legacy=on,netdev=net0"}, argv[i:])
+		c.NoRNG, c.Net, c.Forward = true, qemu.NetNone, nil
+		assert.NotContains(t, strings.Join(c.Command("/k", "x"), " "), "virtio")
+	}
+	assert.NoError(t, qemu.Config{}.CheckMachine())
+	assert.Error(t, qemu.Config{Machine: "virt"}.CheckMachine())
+}

@@ -81,6 +81,9 @@ func Run(ctx context.Context, c Config, binary string, args, env []string, stdou
 	if err := c.CheckNet(); err != nil {
 		return failed(err)
 	}
+	if err := c.CheckMachine(); err != nil {
+		return failed(err)
+	}
 	if c.QEMU, err = lookQEMU(c.qemu()); err != nil {
 		return failed(err)
 	}

@@ -1,7 +1,9 @@
 // Package hw gives drivers their devices: it lists the devices the kernel found,
-// maps their registers, allocates DMA memory and waits for interrupts, all
-// through the kernel's private system calls (netstack/netcall), and offers them
-// as the drivers/virtio interfaces (Registers, Allocator, Interrupt).
+// maps their registers (a virtio-mmio window, or a PCI function's BARs), reads a
+// PCI function's configuration space, allocates DMA memory and waits for
+// interrupts, all through the kernel's private system calls
+// (netstack/netcall), and offers them as the drivers/virtio interfaces
+// (Registers, PCIFunction, Allocator, Interrupt).
 //
 // Context: goroutines (drivers are ordinary Go code, ARCHITECTURE.md decision 6).
 // Only in the unikernel build does the kernel answer these calls; elsewhere
@@ -45,14 +47,81 @@ type MMIO struct {
 	size uintptr
 }
 
-// Map maps d's registers.
+// Map maps d's registers (a virtio-mmio device).
 func Map(d Device) (*MMIO, error) {
-	a, _, e := syscall.RawSyscall(netcall.SysDeviceMap, uintptr(d.Index), 0, 0)
-	if e != 0 {
-		return nil, fmt.Errorf("mapping device %d's registers: %w", d.Index, e)
+	if d.Kind != netcall.DeviceVirtioMMIO {
+		return nil, fmt.Errorf("hw: device %d is not a virtio-mmio device", d.Index)
 	}
-	return &MMIO{base: ptr(a), size: uintptr(d.Size)}, nil
+	return mapWindow(d, 0, d.Size)
 }
+
+func mapWindow(d Device, which int, size uint64) (*MMIO, error) {
+	a, _, e := syscall.RawSyscall(netcall.SysDeviceMap, uintptr(d.Index), uintptr(which), 0)
+	if e != 0 {
+		return nil, fmt.Errorf("hw: mapping device %d's registers (%d): %w", d.Index, which, e)
+	}
+	return &MMIO{base: ptr(a), size: uintptr(size)}, nil
+}
+
+// PCIFunction is a PCI function the kernel found and enabled (memory
+// decoding, bus mastering, MSI-X to the device's interrupt), as the virtio PCI
+// transport takes it.
+type PCIFunction struct {
+	d   Device
+	cfg configSpace
+}
+
+// OpenPCI reads d's configuration space (its first 256 bytes, as they are
+// now).
+func OpenPCI(d Device) (*PCIFunction, error) {
+	if d.Kind != netcall.DevicePCI {
+		return nil, fmt.Errorf("hw: device %d is not a PCI function", d.Index)
+	}
+	f := &PCIFunction{d: d}
+	n, _, e := syscall.RawSyscall(netcall.SysPCIConfig, uintptr(d.Index), uintptr(unsafe.Pointer(&f.cfg[0])), uintptr(len(f.cfg)))
+	if e != 0 {
+		return nil, fmt.Errorf("hw: reading device %d's configuration space: %w", d.Index, e)
+	}
+	if n != uintptr(len(f.cfg)) {
+		return nil, fmt.Errorf("hw: device %d's configuration space: %d bytes", d.Index, n)
+	}
+	return f, nil
+}
+
+// ConfigSpace is the configuration space as OpenPCI read it; writes are
+// ignored (the kernel did the enabling a driver would write).
+func (f *PCIFunction) ConfigSpace() virtio.Registers { return &f.cfg }
+
+// BAR maps memory BAR n.
+func (f *PCIFunction) BAR(n int) (virtio.Registers, error) {
+	if n < 0 || n >= len(f.d.PCI.BARs) {
+		return nil, fmt.Errorf("hw: BAR %d: there are 6", n)
+	}
+	return mapWindow(f.d, n, f.d.PCI.BARs[n].Size)
+}
+
+var _ virtio.PCIFunction = (*PCIFunction)(nil)
+
+// configSpace is a copy of configuration space.
+type configSpace [256]byte
+
+func (c *configSpace) get(off uintptr, n uintptr) uint32 {
+	if off+n > uintptr(len(c)) {
+		return 0xFFFFFFFF
+	}
+	var v uint32
+	for i := n; i > 0; i-- {
+		v = v<<8 | uint32(c[off+i-1])
+	}
+	return v
+}
+
+func (c *configSpace) Read8(off uintptr) uint8   { return uint8(c.get(off, 1)) }
+func (c *configSpace) Read16(off uintptr) uint16 { return uint16(c.get(off, 2)) }
+func (c *configSpace) Read32(off uintptr) uint32 { return c.get(off, 4) }
+func (*configSpace) Write8(uintptr, uint8)       {}
+func (*configSpace) Write16(uintptr, uint16)     {}
+func (*configSpace) Write32(uintptr, uint32)     {}
 
 func (m *MMIO) at(off, n uintptr) unsafe.Pointer {
 	if off+n > m.size || off%n != 0 {

@@ -86,4 +86,7 @@ var (
 	ErrUsedIndex         = errors.New("virtio: device advanced the used index past the buffers in flight")
 	ErrBadAlignment      = errors.New("virtio: DMA memory misaligned for a virtqueue")
 	ErrPCICapability     = errors.New("virtio: malformed or missing virtio PCI capability")
+	// ErrMSIXVector: the device answered NO_VECTOR (0xFFFF) when given an
+	// MSI-X vector: it could not allocate it, and would not interrupt.
+	ErrMSIXVector = errors.New("virtio: the device refused an MSI-X vector (read back 0xffff)")
 )

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/unigo-dev/unigo/drivers/virtio"
@@ -188,4 +189,41 @@ func TestReadConfig(t *testing.T) {
 		r.dev.UnstableConfigReads = 1 << 30
 		require.ErrorIs(t, virtio.ReadConfig(r.tr, func(c virtio.Registers) { c.Read8(0) }), virtio.ErrConfigUnstable)
 	})
+}
+
+// TestPCIMSIX proves a function with MSI-X enabled gets vector 0 for its
+// queues and configuration changes, that a device answering NO_VECTOR is a
+// clear error, and that without MSI-X no vector is set.
+func TestPCIMSIX(t *testing.T) {
+	m := virtiosim.NewMemory()
+	for _, tc := range []struct {
+		name          string
+		msix, refuse  bool
+		config, queue uint16
+	}{
+		{"enabled", true, false, 0, 0},
+		{"refused", true, true, 0xFFFF, 0xFFFF},
+		{"no MSI-X", false, false, 0xFFFF, 0xFFFF},
+	} {
+		d := virtiosim.NewDevice(typeNet, allOffers, 2, 64, m)
+		p := virtiosim.NewPCI(d)
+		if tc.msix {
+			p.EnableMSIX(tc.refuse)
+		}
+		tr, err := virtio.NewPCI(p)
+		require.NoError(t, err, tc.name)
+		assert.Equal(t, tc.msix, tr.MSIX(), tc.name)
+		fs, err := virtio.Init(tr, virtio.Options{})
+		require.NoError(t, err, tc.name)
+		_, err = virtio.SetupQueue(tr, fs, 0, 16, m, 0)
+		if tc.refuse {
+			require.ErrorIs(t, err, virtio.ErrMSIXVector, tc.name)
+		} else {
+			require.NoError(t, err, tc.name)
+		}
+		config, queues := p.Vectors()
+		assert.Equal(t, tc.config, config, tc.name)
+		assert.Equal(t, tc.queue, queues[0], tc.name)
+		assert.Equal(t, uint16(0xFFFF), queues[1], tc.name)
+	}
 }

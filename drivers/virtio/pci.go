@@ -22,6 +22,8 @@ const (
 	pciCapPtr       = 0x34
 	pciStatusCaps   = 0x10
 	pciCapVendor    = 0x09
+	pciCapMSIX      = 0x11
+	pciMSIXEnable   = 1 << 15
 	PCIVendorVirtio = 0x1af4
 
 	PCICapCommon = 1
@@ -34,6 +36,7 @@ const (
 // Common configuration structure offsets (virtio 1.2 §4.1.4.3).
 const (
 	commonDevFeatSel = 0x00
+	commonMSIXConfig = 0x10
 	commonDevFeat    = 0x04
 	commonDrvFeatSel = 0x08
 	commonDrvFeat    = 0x0c
@@ -60,6 +63,27 @@ type PCICap struct {
 	Length uint32
 	// NotifyMultiplier is notify_off_multiplier (notify capabilities only).
 	NotifyMultiplier uint32
+}
+
+// noVector is VIRTIO_MSI_NO_VECTOR: no MSI-X vector, or the device's answer
+// when it cannot use the vector written.
+const noVector = 0xFFFF
+
+// msixEnabled says whether cfg's capability list has an MSI-X capability with
+// MSI-X enabled (the kernel enables it before the driver runs). A malformed
+// list says no; PCICapabilities reports it.
+func msixEnabled(cfg Registers) bool {
+	if cfg.Read16(pciStatus)&pciStatusCaps == 0 {
+		return false
+	}
+	ptr := uintptr(cfg.Read8(pciCapPtr)) &^ 3
+	for n := 0; ptr >= 0x40 && ptr <= 0xfc && n < 48; n++ {
+		if cfg.Read8(ptr) == pciCapMSIX {
+			return cfg.Read16(ptr+2)&pciMSIXEnable != 0
+		}
+		ptr = uintptr(cfg.Read8(ptr+1)) &^ 3
+	}
+	return false
 }
 
 // PCICapabilities walks cfg's capability list and returns its virtio
@@ -112,6 +136,10 @@ type PCI struct {
 	deviceType          uint32
 	numQueues           uint16
 	caps                []PCICap
+	// msix: the function has MSI-X enabled, so every queue and the
+	// configuration change get MSI-X vector 0 (the kernel points all of
+	// the function's table entries at the device's one interrupt vector).
+	msix bool
 }
 
 // NewPCI finds the virtio structures of a PCI function through its vendor
@@ -136,6 +164,7 @@ func NewPCI(f PCIFunction) (*PCI, error) {
 		return nil, err
 	}
 	p.caps = caps
+	p.msix = msixEnabled(cfg)
 	bars := map[uint8]Registers{}
 	// The first capability of each type with a BAR in range wins
 	// (virtio 1.2 §4.1.4: the driver uses the first one it can).
@@ -204,6 +233,10 @@ func (noConfig) Write8(uintptr, uint8)   {}
 func (noConfig) Write16(uintptr, uint16) {}
 func (noConfig) Write32(uintptr, uint32) {}
 
+// MSIX says whether the function has MSI-X enabled, so that queues get
+// vectors.
+func (p *PCI) MSIX() bool { return p.msix }
+
 // Capabilities are the virtio capabilities found, for logs.
 func (p *PCI) Capabilities() []PCICap { return p.caps }
 
@@ -258,6 +291,18 @@ func (p *PCI) EnableQueue(i, size uint16, desc, driver, device uint64) error {
 		return fmt.Errorf("%w: queue %d notify offset %#x outside the notify structure", ErrPCICapability, i, off)
 	}
 	p.common.Write16(commonQueueSize, size)
+	if p.msix {
+		// Vector 0 for the queue and for configuration changes; the device
+		// answers NO_VECTOR when it cannot use it (virtio 1.2 §4.1.5.1.2).
+		p.common.Write16(commonMSIXConfig, 0)
+		if v := p.common.Read16(commonMSIXConfig); v == noVector {
+			return fmt.Errorf("%w: configuration vector", ErrMSIXVector)
+		}
+		p.common.Write16(commonQueueMSIX, 0)
+		if v := p.common.Read16(commonQueueMSIX); v == noVector {
+			return fmt.Errorf("%w: queue %d", ErrMSIXVector, i)
+		}
+	}
 	write64(p.common, commonQueueDesc, desc)
 	write64(p.common, commonQueueDrv, driver)
 	write64(p.common, commonQueueDev, device)

@@ -60,8 +60,11 @@ const (
 	// SysDevice(index, *Device) describes device index: 0, or -ENODEV past
 	// the last.
 	SysDevice = 0x1010
-	// SysDeviceMap(index) maps the device's registers (uncached, read-write)
-	// and returns their address; the same address every time.
+	// SysDeviceMap(index, which) maps device registers (uncached,
+	// read-write) and returns their address; the same address every time.
+	// which is 0 for a virtio-mmio device's registers, and n for BAR n
+	// (0 to 5) of a PCI function; a BAR that is absent, unassigned, the
+	// upper half of a 64-bit BAR or an I/O port range is EINVAL.
 	SysDeviceMap = 0x1011
 	// SysDMAAlloc(size, *phys) allocates physically contiguous, zeroed,
 	// pinned memory, maps it read-write, stores its physical address at
@@ -74,6 +77,12 @@ const (
 	// SysEntropy(buf, len) mixes up to 64 bytes from an entropy device
 	// (virtio-rng) into the kernel's pool, which getrandom draws on.
 	SysEntropy = 0x1014
+	// SysPCIConfig(index, buf, len) copies the first len bytes (at most the
+	// function's configuration space: 4096 bytes through ECAM, 256 through
+	// port I/O) of PCI function index's configuration space, read now, into
+	// buf and returns how many it copied; EINVAL for a device that is not a
+	// PCI function.
+	SysPCIConfig = 0x1015
 	// SysNetTake(buf, len) blocks until there is a request (or cancel),
 	// copies it with its input data into buf and returns the bytes written.
 	SysNetTake = 0x1020
@@ -115,15 +124,56 @@ const (
 // Device kinds.
 const (
 	DeviceVirtioMMIO = 1
+	// DevicePCI is a PCI function (the kernel lists virtio ones, vendor
+	// 0x1af4), with its memory and bus mastering enabled and every MSI-X
+	// entry sending the device's one interrupt vector to the boot CPU.
+	DevicePCI = 2
 )
 
 // Device is what SysDevice reports.
 type Device struct {
 	Kind uint32
-	IRQ  uint32 // the interrupt line (GSI)
-	Phys uint64 // registers
+	// IRQ is a virtio-mmio device's interrupt line (GSI); for a PCI
+	// function, the vector its MSI-X messages carry.
+	IRQ uint32
+	// Phys and Size are a virtio-mmio device's registers; for a PCI
+	// function, its configuration space (Phys 0: reached through port I/O).
+	Phys uint64
 	Size uint64
+	PCI  PCIFunction // DevicePCI only
 }
+
+// DeviceSize is the size of Device in bytes.
+const DeviceSize = 184
+
+// PCIFunction describes a PCI function.
+type PCIFunction struct {
+	Bus, Dev, Fn uint8
+	_            uint8
+	Vendor       uint16
+	DeviceID     uint16
+	// Class is the class code, subclass and programming interface.
+	Class uint32
+	// MSIXEntries is how many MSI-X table entries the kernel programmed.
+	MSIXEntries uint32
+	BARs        [6]BAR
+}
+
+// BAR is one base address register as the firmware assigned it.
+type BAR struct {
+	Phys  uint64 // 0: not assigned
+	Size  uint64 // 0: not implemented
+	Flags uint32 // BARIO, BAR64, BARPrefetch, BARUpper
+	_     uint32
+}
+
+// BAR flags (the same values as drivers/pci's).
+const (
+	BARIO       = 1 << 0
+	BAR64       = 1 << 1
+	BARPrefetch = 1 << 2
+	BARUpper    = 1 << 3
+)
 
 // Request is one socket call, as SysNetTake hands it over; its input data
 // (DataLen bytes) and destination address (AddrLen bytes) follow it in the

@@ -38,16 +38,12 @@ func (s *Service) bringUp(c config, up chan struct{}) {
 	}()
 	var dma hw.DMA
 	for _, d := range hw.Devices() {
-		if d.Kind != netcall.DeviceVirtioMMIO {
-			continue
-		}
-		regs, err := hw.Map(d)
+		t, err := transport(d)
 		if err != nil {
 			warn(err)
 			continue
 		}
-		t, err := virtio.NewMMIO(regs)
-		if err != nil || t == nil {
+		if t == nil {
 			continue
 		}
 		if t.DeviceType() == virtioEntropy {
@@ -73,6 +69,35 @@ func (s *Service) bringUp(c config, up chan struct{}) {
 		s.configure(c, done)
 		// One network device; go on for an entropy device.
 	}
+}
+
+// transport opens d's virtio transport: virtio-mmio registers, or a virtio
+// PCI function (modern virtio-pci). nil, nil for a device that is not virtio
+// or has no device behind it.
+func transport(d hw.Device) (virtio.Transport, error) {
+	switch d.Kind {
+	case netcall.DeviceVirtioMMIO:
+		regs, err := hw.Map(d)
+		if err != nil {
+			return nil, err
+		}
+		t, err := virtio.NewMMIO(regs)
+		if err != nil || t == nil {
+			return nil, nil // an empty slot: microvm lists more than it fills
+		}
+		return t, nil
+	case netcall.DevicePCI:
+		f, err := hw.OpenPCI(d)
+		if err != nil {
+			return nil, err
+		}
+		t, err := virtio.NewPCI(f)
+		if err != nil {
+			return nil, fmt.Errorf("PCI %02x:%02x.%d: %w", d.PCI.Bus, d.PCI.Dev, d.PCI.Fn, err)
+		}
+		return t, nil
+	}
+	return nil, nil
 }
 
 // mixEntropy reads 64 bytes from a virtio-rng device and gives them to the

@@ -3,7 +3,9 @@
 // Linux unchanged.
 //
 //	net serve PORT          net/http server: / says hello, /panic panics, /echo
-//	                        returns the body's SHA-256; exits 0 on SIGTERM
+//	                        returns the body's SHA-256, /quit stops it as
+//	                        SIGTERM does (for machines without a power button);
+//	                        exits 0 on SIGTERM
 //	net get URL             GET URL; print the status and the body
 //	net echoserve PORT      TCP echo server (each connection until EOF)
 //	net echo ADDR BYTES     send BYTES random bytes to a TCP echo server, check
@@ -119,15 +121,24 @@ func serve(port string) {
 		n, _ := io.Copy(h, r.Body)
 		fmt.Fprintf(w, "%d %x\n", n, h.Sum(nil))
 	})
+	stop := make(chan os.Signal, 1)
+	mux.HandleFunc("/quit", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "stopping")
+		select {
+		case stop <- syscall.SIGTERM:
+		default:
+		}
+	})
 	ln, err := net.Listen("tcp", ":"+port)
 	if err != nil {
 		fmt.Println("listen:", err)
 		os.Exit(1)
 	}
 	srv := &http.Server{Handler: mux}
-	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM)
+	stopped := make(chan struct{})
 	go func() {
+		defer close(stopped)
 		<-stop
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -138,6 +149,9 @@ func serve(port string) {
 		fmt.Println("serve:", err)
 		os.Exit(1)
 	}
+	// Serve returns as soon as Shutdown begins; the requests in flight (the
+	// /quit that stopped it) finish before Shutdown returns.
+	<-stopped
 	fmt.Println("server stopped")
 }
 

@@ -130,6 +130,8 @@ func parseFlags(argv, env []string, stderr io.Writer) (cfg qemu.Config, rest []s
 		"accelerator: auto (KVM when "+qemu.DefaultKVMDevice+" opens read-write, TCG otherwise), kvm or tcg;\n$UNIGO_ACCEL sets the default")
 	fs.StringVar(&cfg.Memory, "m", qemu.DefaultMemory, "the guest's memory `SIZE`, as QEMU's -m (512M, 2G)")
 	fs.IntVar(&cfg.SMP, "smp", 1, "the number `N` of CPUs, as QEMU's -smp")
+	fs.StringVar(&cfg.Machine, "machine", qemu.MachineMicrovm,
+		"QEMU's machine `TYPE`: microvm (virtio-mmio devices), q35 or pc (virtio-pci devices; SeaBIOS boots first,\nabout 150 ms more under TCG)")
 	fs.StringVar(&cfg.CPU, "cpu", "", "CPU model, as QEMU's -cpu (default host under KVM, max under TCG)")
 	fs.StringVar(&cfg.QEMU, "qemu", lookupEnv(env, "UNIGO_QEMU", qemu.DefaultQEMU),
 		"QEMU binary, a path or a name looked up in PATH; $UNIGO_QEMU sets the default")
@@ -159,6 +161,11 @@ func parseFlags(argv, env []string, stderr io.Writer) (cfg qemu.Config, rest []s
 		fmt.Fprintf(stderr, "unigo-run: -grace %v: it must be more than 0 (a second Ctrl-C kills the VM at once)\n", cfg.Grace)
 		fs.Usage()
 		return cfg, nil, errors.New("bad -grace")
+	}
+	if err := cfg.CheckMachine(); err != nil {
+		fmt.Fprintf(stderr, "unigo-run: -machine: %v\n", err)
+		fs.Usage()
+		return cfg, nil, err
 	}
 	if fs.NArg() == 0 {
 		fmt.Fprintln(stderr, "unigo-run: no BINARY to run")

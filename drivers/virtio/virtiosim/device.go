@@ -73,13 +73,17 @@ type Device struct {
 	IndirectSeen  atomic.Uint64 // of which through an indirect table
 	BadChains     atomic.Uint64 // malformed chains (served with length 0)
 
-	mu         sync.Mutex
-	status     uint8
-	devSel     uint32
-	drvSel     uint32
-	drvFeat    uint64
-	queueSel   uint32
-	configGen  uint32
+	mu        sync.Mutex
+	status    uint8
+	devSel    uint32
+	drvSel    uint32
+	drvFeat   uint64
+	queueSel  uint32
+	configGen uint32
+	// MSI-X vectors (PCI only): the configuration change's and, in each
+	// queue, the queue's; msixRefuse makes the device answer NO_VECTOR.
+	configMSIX uint16
+	msixRefuse bool
 	queues     []queue
 	isr        atomic.Uint32
 	kick       chan struct{}
@@ -95,6 +99,7 @@ type Device struct {
 type queue struct {
 	size, max            uint16
 	ready                bool
+	msix                 uint16
 	desc, driver, device uint64
 	lastAvail, usedIdx   uint16
 }
@@ -109,8 +114,9 @@ func (d *Device) init() {
 	d.startOnce.Do(func() {
 		d.queues = make([]queue, d.NumQueues)
 		for i := range d.queues {
-			d.queues[i] = queue{max: d.QueueMax, size: d.QueueMax}
+			d.queues[i] = queue{max: d.QueueMax, size: d.QueueMax, msix: 0xFFFF}
 		}
+		d.configMSIX = 0xFFFF
 		d.notifyMask = make([]atomic.Bool, d.NumQueues)
 		d.kick = make(chan struct{}, 1)
 		d.irq = make(chan struct{}, 1)
@@ -175,13 +181,22 @@ func (d *Device) DriverFeatures() uint64 {
 
 // --- register-level operations shared by both transports (called with d.mu held) ---
 
+// vector is what the device keeps when the driver writes MSI-X vector v.
+func (d *Device) vector(v uint32) uint16 {
+	if d.msixRefuse {
+		return 0xFFFF
+	}
+	return uint16(v)
+}
+
 func (d *Device) setStatus(s uint8) {
 	if s == 0 {
 		d.status = 0
 		d.drvFeat = 0
 		for i := range d.queues {
-			d.queues[i] = queue{max: d.QueueMax, size: d.QueueMax}
+			d.queues[i] = queue{max: d.QueueMax, size: d.QueueMax, msix: 0xFFFF}
 		}
+		d.configMSIX = 0xFFFF
 		d.isr.Store(0)
 		return
 	}

@@ -144,6 +144,31 @@ type PCI struct {
 	bar *pciBAR
 }
 
+// EnableMSIX adds an MSI-X capability, enabled, to p's configuration space,
+// as the kernel leaves a function it hands to a driver. With refuse, the
+// device answers NO_VECTOR (0xFFFF) to every vector the driver sets, as one
+// that cannot allocate them does.
+func (p *PCI) EnableMSIX(refuse bool) {
+	le := binary.LittleEndian
+	p.Cfg[0x79] = 0x90 // the device capability, last in the list, now links to it
+	p.Cfg[0x90], p.Cfg[0x91] = 0x11, 0
+	le.PutUint16(p.Cfg[0x92:], 1<<15|uint16(len(p.d.queues)))
+	p.d.mu.Lock()
+	p.d.msixRefuse = refuse
+	p.d.mu.Unlock()
+}
+
+// Vectors are the MSI-X vectors the driver gave the configuration change and
+// each queue (0xFFFF: none).
+func (p *PCI) Vectors() (config uint16, queues []uint16) {
+	p.d.mu.Lock()
+	defer p.d.mu.Unlock()
+	for _, q := range p.d.queues {
+		queues = append(queues, q.msix)
+	}
+	return p.d.configMSIX, queues
+}
+
 // NewPCI returns d as a PCI function with common, notify, ISR and device
 // capabilities, all in BAR 0.
 func NewPCI(d *Device) *PCI {
@@ -219,6 +244,8 @@ func (b *pciBAR) read(off uintptr, n int) uint32 {
 		return d.devFeatures()
 	case 0x08:
 		return d.drvSel
+	case 0x10:
+		return uint32(d.configMSIX)
 	case 0x12:
 		return uint32(len(d.queues))
 	case 0x14:
@@ -234,6 +261,8 @@ func (b *pciBAR) read(off uintptr, n int) uint32 {
 	switch off {
 	case 0x18:
 		return uint32(q.size)
+	case 0x1a:
+		return uint32(q.msix)
 	case 0x1c:
 		if q.ready {
 			return 1
@@ -278,6 +307,8 @@ func (b *pciBAR) write(off uintptr, v uint32) {
 		d.drvSel = v
 	case 0x0c:
 		d.setDrvFeatures(v)
+	case 0x10:
+		d.configMSIX = d.vector(v)
 	case 0x14:
 		d.setStatus(uint8(v))
 	case 0x16:
@@ -289,6 +320,8 @@ func (b *pciBAR) write(off uintptr, v uint32) {
 	switch off {
 	case 0x18:
 		q.size = uint16(v)
+	case 0x1a:
+		q.msix = d.vector(v)
 	case 0x1c:
 		q.ready = v == 1
 	case 0x20, 0x24:

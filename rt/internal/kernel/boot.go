@@ -79,6 +79,7 @@ const (
 	phaseFrames
 	phasePageTables
 	phaseCPU
+	phasePCI
 	phaseTSC
 	phaseAPICTimer
 	phaseVDSO
@@ -95,6 +96,8 @@ func phaseName(p int) string {
 		return "page tables"
 	case phaseCPU:
 		return "CPU tables, FPU, APIC"
+	case phasePCI:
+		return "PCI"
 	case phaseTSC:
 		return "TSC calibration"
 	case phaseAPICTimer:
@@ -185,6 +188,8 @@ func kmain(startInfo uintptr, entryTSC uint64) {
 	setupInterrupts(k, c)
 	setupPowerButton(k, c)
 	bi.mark(phaseCPU)
+	findPCI(k, c)
+	bi.mark(phasePCI)
 
 	// Time: calibrate, then monotonic zero is the kernel's first instruction.
 	pv := allocKernelPhys(fr, 1)
@@ -672,7 +677,7 @@ func startProcess(k *Kernel, c *CPU, bi *bootInfo, hwcap uint32) {
 			prev = t
 		}
 		for i := 0; i < s.Devices(); i++ {
-			l.S("unigo: boot: device ").D(int64(i)).S(": virtio-mmio, interrupt ").U(uint64(s.DeviceIRQ(i))).Out()
+			logDevice(k, i)
 		}
 		free := fr.Avail()
 		l.S("unigo: boot: memory ").U(fr.Total() * mm.PageSize >> 20).S(" MiB, ").D(free * mm.PageSize >> 10).S(" KiB available to the program").Out()

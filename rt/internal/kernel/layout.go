@@ -37,6 +37,7 @@ import (
 	"github.com/unigo-dev/unigo/drivers/acpi"
 	"github.com/unigo-dev/unigo/drivers/apic"
 	"github.com/unigo-dev/unigo/drivers/ioapic"
+	"github.com/unigo-dev/unigo/drivers/pci"
 	"github.com/unigo-dev/unigo/rt/internal/kmem"
 	"github.com/unigo-dev/unigo/rt/internal/pcln"
 	"github.com/unigo-dev/unigo/rt/internal/sched"
@@ -147,6 +148,10 @@ type Kernel struct {
 	IOAPICs [maxIOAPICs]ioapic.IOAPIC
 	NIOAPIC int
 	GEDSel  uintptr
+	// PCI is what the boot's PCI scan found, PCIAccess how it reached
+	// configuration space (pci.go).
+	PCI       pci.Scan
+	PCIAccess pci.Access
 	// mmioNext is the next free page of the kernel's MMIO area.
 	mmioNext uintptr
 	Sym      pcln.Table

@@ -3,6 +3,7 @@ package kernel
 import (
 	"github.com/unigo-dev/unigo/drivers/acpi"
 	"github.com/unigo-dev/unigo/drivers/ioapic"
+	"github.com/unigo-dev/unigo/netstack/netcall"
 	"github.com/unigo-dev/unigo/rt/internal/klog"
 	"github.com/unigo-dev/unigo/rt/internal/kmem"
 	"github.com/unigo-dev/unigo/rt/internal/mm"
@@ -73,6 +74,9 @@ const vecDevice = 0x60
 func routeDevices(k *Kernel, c *CPU) {
 	s := &k.Sys
 	for i := 0; i < s.Devices(); i++ {
+		if s.DeviceKind(i) != netcall.DeviceVirtioMMIO {
+			continue // PCI functions interrupt through MSI-X (pci.go)
+		}
 		gsi := s.DeviceIRQ(i)
 		routed := false
 		for j := 0; j < k.NIOAPIC && !routed; j++ {

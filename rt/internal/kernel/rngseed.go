@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"github.com/unigo-dev/unigo/internal/x86"
+	"github.com/unigo-dev/unigo/netstack/netcall"
 	"github.com/unigo-dev/unigo/rt/internal/kmem"
 	"github.com/unigo-dev/unigo/rt/internal/mm"
 )
@@ -49,6 +50,9 @@ func mmioWrite(a uintptr, v uint32) { *kmem.At[uint32](a) = v }
 func seedFromVirtioRNG(k *Kernel) bool {
 	s := &k.Sys
 	for i := 0; i < s.Devices(); i++ {
+		if s.DeviceKind(i) != netcall.DeviceVirtioMMIO {
+			continue // virtio-rng-pci is left to its driver
+		}
 		phys := s.DevicePhys(i)
 		r := mapMMIO(k, phys) + uintptr(phys&(mm.PageSize-1))
 		if mmioRead(r+vmMagic) != 0x74726976 || mmioRead(r+vmVersion) != 2 || mmioRead(r+vmDeviceID) != virtioEntropy {

@@ -374,7 +374,9 @@ func (s *System) Dispatch(t *sched.Thread, f *sched.Frame) {
 	case netcall.SysDevice:
 		r = s.deviceInfo(a0, a1)
 	case netcall.SysDeviceMap:
-		r = s.deviceMap(a0)
+		r = s.deviceMap(a0, a1)
+	case netcall.SysPCIConfig:
+		r = s.pciConfig(a0, a1, a2)
 	case netcall.SysDMAAlloc:
 		r = s.dmaAlloc(a0, a1)
 	case netcall.SysIRQWait:
