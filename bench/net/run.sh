@@ -11,6 +11,7 @@
 #   unigo-user     unigo, microvm + virtio-mmio, QEMU user network, host
 #                  forwards on 127.0.0.1 (unigo-run -fwd)
 #   unigo-tap      unigo, microvm + virtio-mmio (modern), tap in a netns
+#   unigo-q35      unigo, q35 + virtio-net-pci (modern, MSI-X), the same tap
 #   linux-microvm  Debian cloud kernel, microvm + virtio-mmio (modern), tap
 #   linux-q35      Debian cloud kernel, q35 + virtio-net-pci, tap
 # The tap configurations give the guest 10.0.9.2/24 and the host side of the
@@ -32,7 +33,7 @@ set -euo pipefail
 DURATION=${DURATION:-30s}
 RUNS=${RUNS:-3}
 MIB=${MIB:-64}
-PHASES=${PHASES:-unigo-user unigo-tap linux-microvm linux-q35}
+PHASES=${PHASES:-unigo-user unigo-tap unigo-q35 linux-microvm linux-q35}
 read -r HTTP_PORT SINK_PORT SOURCE_PORT <<<"${PORTS:-28080 29000 29001}"
 GUEST_IP=10.0.9.2
 HOST_IP=10.0.9.1
@@ -177,6 +178,12 @@ for phase in $PHASES; do
 			-net "tap:$TAP" -append-extra "unigo.net.ip=$GUEST_IP/24 unigo.net.gw=$HOST_IP" "$WORK/server-unigo"
 		measure "$phase" "$GUEST_IP" 8080 9000 9001 ip netns exec "$NS" || log "$phase failed"
 		;;
+	unigo-q35)
+		setup_netns
+		start_vm "$phase" ip netns exec "$NS" "$WORK/unigo-run" -machine q35 -accel tcg -smp 1 -m 256M -timeout 0 \
+			-net "tap:$TAP" -append-extra "unigo.net.ip=$GUEST_IP/24 unigo.net.gw=$HOST_IP" "$WORK/server-unigo"
+		measure "$phase" "$GUEST_IP" 8080 9000 9001 ip netns exec "$NS" || log "$phase failed"
+		;;
 	linux-microvm)
 		setup_netns
 		setup_linux
@@ -205,6 +212,7 @@ done
 declare -A DESC=(
 	[unigo-user]="unigo, microvm, virtio-mmio, user network"
 	[unigo-tap]="unigo, microvm, virtio-mmio, tap"
+	[unigo-q35]="unigo, q35, virtio-net-pci, tap"
 	[linux-microvm]="Linux 6.1, microvm, virtio-mmio, tap"
 	[linux-q35]="Linux 6.1, q35, virtio-net-pci, tap"
 )
@@ -218,8 +226,8 @@ echo "| --- | --- | --- | --- | --- |"
 for p in "${DONE[@]}"; do
 	echo "| ${DESC[$p]} | ${RPS[$p]} | ${P99[$p]} | ${TX[$p]} | ${RX[$p]} |"
 done
-for pair in "unigo-tap linux-microvm" "unigo-tap linux-q35"; do
+for pair in "unigo-tap linux-microvm" "unigo-q35 linux-q35"; do
 	read -r u l <<<"$pair"
 	[ -n "${RPS[$u]:-}" ] && [ -n "${RPS[$l]:-}" ] || continue
-	echo "| ratio unigo-tap / $l | $(ratio "${RPS[$u]}" "${RPS[$l]}") | $(ratio "${P99[$u]}" "${P99[$l]}") | $(ratio "${TX[$u]}" "${TX[$l]}") | $(ratio "${RX[$u]}" "${RX[$l]}") |"
+	echo "| ratio $u / $l | $(ratio "${RPS[$u]}" "${RPS[$l]}") | $(ratio "${P99[$u]}" "${P99[$l]}") | $(ratio "${TX[$u]}" "${TX[$l]}") | $(ratio "${RX[$u]}" "${RX[$l]}") |"
 done

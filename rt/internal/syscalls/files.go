@@ -154,7 +154,7 @@ func (s *System) readv(t *sched.Thread, n, iov, cnt uint64) uint64 {
 	return s.read(t, n, v.base, v.len)
 }
 
-func (s *System) close(n uint64) uint64 {
+func (s *System) close(t *sched.Thread, n uint64) uint64 {
 	f, ok := s.fd(n)
 	if !ok {
 		return neg(linux.EBADF)
@@ -164,7 +164,7 @@ func (s *System) close(n uint64) uint64 {
 		s.epolls[f.val].used = false
 	}
 	if f.kind == kindSocket {
-		s.closeSock(f)
+		s.closeSock(t, f)
 	}
 	*f = file{}
 	return 0
@@ -288,7 +288,7 @@ func (s *System) dup3(old, new, flags uint64) uint64 {
 		return neg(linux.EBADF)
 	}
 	if _, open := s.fd(new); open {
-		s.close(new) // dup3 closes what new was, as close would
+		s.close(nil, new) // dup3 closes what new was, as close would
 	}
 	s.files[new] = *f
 	s.files[new].cloexec = flags&linux.O_CLOEXEC != 0

@@ -873,12 +873,17 @@ func (s *System) netReady(buf, n uint64) uint64 {
 }
 
 // closeSock drops a descriptor's reference to its socket; the last one closes
-// the socket.
-func (s *System) closeSock(f *file) {
+// the socket, and t (nil: nobody) waits for what its send ring holds to go
+// out (closeLinger).
+func (s *System) closeSock(t *sched.Thread, f *file) {
 	k := &s.net.socks[f.val]
 	k.refs--
 	if k.refs <= 0 {
+		slot := int(k.ring) - 1
 		s.dropSock(int(f.val))
+		if slot >= 0 {
+			s.closeLinger(t, slot)
+		}
 	}
 }
 

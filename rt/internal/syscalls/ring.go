@@ -39,11 +39,12 @@ const (
 
 // ring is one slot of ring memory.
 type ring struct {
-	state uint8
-	poked bool // an OpRingPoke for it is queued
-	sock  int32
-	phys  uint64 // the kernel reaches it at DM+phys
-	user  uint64 // the service's mapping
+	state  uint8
+	poked  bool  // an OpRingPoke for it is queued
+	closer int32 // the thread whose close waits for the send ring (closeLinger)
+	sock   int32
+	phys   uint64 // the kernel reaches it at DM+phys
+	user   uint64 // the service's mapping
 }
 
 func (s *System) ringHeader(r *ring) *netcall.RingHeader {
@@ -142,6 +143,10 @@ func (s *System) netRingFree(slot uint64) uint64 {
 	switch r.state {
 	case ringClosing:
 		r.state = ringUnused
+		if t, ok := s.Sched.ByTID(r.closer); ok && r.closer != 0 && t.State == sched.Blocked && t.WaitAddr == lingerKey(int(slot)) {
+			s.Sched.Wake(t, 0) // its close returns
+		}
+		r.closer = 0
 		return 0
 	case ringAttached:
 		return neg(linux.EBUSY)
@@ -413,6 +418,80 @@ func (s *System) ringWait(t *sched.Thread, slot int) uint64 {
 	nr := f.RAX
 	s.Sched.Block(t, sched.WaitFutex, ringKey(slot), linux.FUTEX_BITSET_ALL, 0)
 	return nr // RAX: the call's number again
+}
+
+// Close with bytes in the send ring. The last close of a socket whose send
+// ring still holds bytes waits (up to closeFlushMax) until the service has
+// handed them to the stack and given the ring back. Linux's close returns at
+// once and its socket sends on; here the wait is what lets the service run
+// when the closing thread holds the only P (GOMAXPROCS=1): a program that
+// writes, closes and exits would otherwise end the VM with its last bytes
+// unsent. Waiting costs the close a thread switch, not the writes.
+const (
+	closeFlushMax = 1_000_000_000 // ns
+	lingerKeyBase = 0xFFFF_FF00_0004_0000
+)
+
+func lingerKey(slot int) uint64 { return lingerKeyBase + uint64(slot)*4 }
+
+func isLingerWait(t *sched.Thread) bool {
+	return t.Wait == sched.WaitSleep && t.WaitAddr >= lingerKeyBase && t.WaitAddr < lingerKeyBase+maxRings*4
+}
+
+// closeLinger makes t, which just closed the socket that had ring slot,
+// wait for its send ring to drain (netRingFree wakes it), if it holds bytes.
+func (s *System) closeLinger(t *sched.Thread, slot int) {
+	r := &s.net.rings[slot]
+	if t == nil || r.state != ringClosing || !s.txPending(r) {
+		return
+	}
+	r.closer = t.TID
+	s.Sched.Block(t, sched.WaitSleep, lingerKey(slot), 0, s.Clock.Now()+closeFlushMax)
+}
+
+// txPending says whether ring r's send ring holds bytes the stack can still
+// take.
+func (s *System) txPending(r *ring) bool {
+	h := s.ringHeader(r)
+	return atomic.LoadUint32(&h.TxHead) != h.TxTail && atomic.LoadUint32(&h.TxErr) == 0
+}
+
+// Exit with bytes in the rings. On Linux a process's socket buffers outlive
+// it: what it wrote before exiting still goes out. Here the VM ends with the
+// process, so exit_group first lets the service hand what the send rings hold
+// to the stack (and the stack send it): the calling thread waits, the others
+// run on, until no ring holds unsent bytes or exitFlushMax has passed. With
+// GOMAXPROCS=1 the exiting thread holds the only P and the service cannot
+// run: then the wait only delays the exit, which is why close waits too
+// (closeLinger) and this bound is short.
+const (
+	exitFlushMax = 500_000_000 // ns
+	exitPoll     = 5_000_000   // how often the timer path looks (ns)
+	exitKey      = 0xFFFF_FF00_0000_0200
+)
+
+// exitGroup is the program's exit_group(status).
+func (s *System) exitGroup(t *sched.Thread, status int) uint64 {
+	if !s.ringsPending() {
+		s.ExitGroup(status)
+	}
+	if s.exitAt == 0 {
+		s.exitAt = s.Clock.Now() + exitFlushMax
+		s.exitStatus = status
+	}
+	// Nobody wakes it: RunTimers ends the process while it waits.
+	s.Sched.Block(t, sched.WaitFutex, exitKey, linux.FUTEX_BITSET_ALL, 0)
+	return 0
+}
+
+// ringsPending says whether a send ring still holds bytes for the stack.
+func (s *System) ringsPending() bool {
+	for i := range s.net.rings {
+		if r := &s.net.rings[i]; r.state != ringUnused && s.txPending(r) {
+			return true
+		}
+	}
+	return false
 }
 
 // interruptRestart handles a signal for a thread parked to run its call again

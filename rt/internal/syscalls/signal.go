@@ -108,6 +108,10 @@ func (s *System) interrupt(t *sched.Thread, sig int) {
 	switch {
 	case t.State == sched.Blocked && t.Wait == sched.WaitFutex && isNetWait(t):
 		s.interruptNet(t, sig) // a socket call the service is doing
+	case t.State == sched.Blocked && (t.Wait == sched.WaitFutex && t.WaitAddr == exitKey || isLingerWait(t)):
+		// In exit_group or close, waiting for send rings to drain: an
+		// exit never returns, and a close is done; it takes the signal
+		// when the wait ends.
 	case t.State == sched.Blocked && t.Wait == sched.WaitFutex && (t.WaitAddr == netSlotKey || isRingWait(t)):
 		// Parked to run its socket call again (its registers say so).
 		s.interruptRestart(t, sig)

@@ -51,6 +51,10 @@ type System struct {
 	ShutdownGrace int64
 	presses       int
 	forceOffAt    int64
+	// exitAt is when an exit_group that waits for sockets' send rings to
+	// drain happens anyway (0: none waits), with exitStatus (ring.go).
+	exitAt     int64
+	exitStatus int
 
 	// NetWanted says the program makes socket calls (the kernel looked for
 	// Go's net.sysSocket in its symbol table).
@@ -175,7 +179,7 @@ func (s *System) Dispatch(t *sched.Thread, f *sched.Frame) {
 	case linux.SYS_write:
 		r = s.write(t, a0, a1, a2)
 	case linux.SYS_close:
-		r = s.close(a0)
+		r = s.close(t, a0)
 	case linux.SYS_fstat:
 		r = s.fstat(a0, a1)
 	case linux.SYS_lseek, linux.SYS_pread64, linux.SYS_pwrite64:
@@ -246,7 +250,7 @@ func (s *System) Dispatch(t *sched.Thread, f *sched.Frame) {
 		s.exitThread(t, int(int32(a0)))
 		return
 	case linux.SYS_exit_group:
-		s.ExitGroup(int(int32(a0)))
+		r = s.exitGroup(t, int(int32(a0)))
 	case linux.SYS_kill:
 		r = s.kill(a0, a1)
 	case linux.SYS_tgkill:

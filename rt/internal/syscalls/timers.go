@@ -63,6 +63,9 @@ func (s *System) RunTimers(now int64) {
 	if s.forceOffAt != 0 && now >= s.forceOffAt {
 		s.powerOff("the program did not exit within the shutdown grace period after SIGTERM")
 	}
+	if s.exitAt != 0 && (now >= s.exitAt || !s.ringsPending()) {
+		s.ExitGroup(s.exitStatus)
+	}
 	if s.armed == 0 {
 		return
 	}
@@ -110,6 +113,9 @@ func (s *System) fire(i int, p *ptimer) {
 // the running thread keeps the CPU, or 0.
 func (s *System) TimerDeadline(now int64) int64 {
 	next := s.forceOffAt
+	if s.exitAt != 0 && (next == 0 || now+exitPoll < next) {
+		next = now + exitPoll // an exit waits for the rings to drain: look again then
+	}
 	if s.armed == 0 {
 		return next
 	}
