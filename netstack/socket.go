@@ -253,6 +253,16 @@ func (st *Stack) Listen(id int, backlog int) Errno {
 // ctx ends the wait with EINTR. peer is the new socket's remote sockaddr in
 // the listener's family.
 func (st *Stack) Accept(ctx context.Context, id int, flags int) (newID int, peer []byte, err Errno) {
+	return st.accept(ctx, id, flags, false)
+}
+
+// TryAccept is Accept that never waits, whatever the socket's O_NONBLOCK:
+// EAGAIN when no connection is pending.
+func (st *Stack) TryAccept(id int) (newID int, peer []byte, err Errno) {
+	return st.accept(nil, id, 0, true)
+}
+
+func (st *Stack) accept(ctx context.Context, id int, flags int, now bool) (newID int, peer []byte, err Errno) {
 	sk, e := st.get(id)
 	if e != 0 {
 		return -1, nil, e
@@ -268,7 +278,7 @@ func (st *Stack) Accept(ctx context.Context, id int, flags int) (newID int, peer
 		nwq *waiter.Queue
 		pa  tcpip.FullAddress
 	)
-	e = wait(ctx, sk, sk.nonblock.Load(), waiter.ReadableEvents, func() Errno {
+	e = wait(ctx, sk, sk.nonblock.Load() || now, waiter.ReadableEvents, func() Errno {
 		var err tcpip.Error
 		nep, nwq, err = sk.ep.Accept(&pa)
 		return translate(err)

@@ -185,14 +185,17 @@ func TestNetConnections(t *testing.T) {
 // when the kernel serves them from the socket's rings: a blocking read waits,
 // MSG_PEEK and MSG_WAITALL, recvmsg, EFAULT that loses nothing, shutdown and
 // close after buffered data, the peer's close (end of file, then EPIPE) and
-// reset (ECONNRESET). The program checks the same on Linux.
+// reset (ECONNRESET); and accept from the kernel's queue: a burst larger than
+// the queue, a blocking accept, a listener closed with connections queued.
+// The program checks the same on Linux.
 func TestNetStreams(t *testing.T) {
 	t.Parallel()
 	console, res := boot(t, "net", vm{}, "streams")
 	assert.Equal(t, 0, res.ExitCode)
 	assert.NotContains(t, console, "FAIL")
 	for _, name := range []string{"blocking read", "MSG_PEEK", "MSG_WAITALL", "recvmsg", "read EFAULT", "write EFAULT",
-		"shutdown after data", "peer close", "EPIPE", "reset", "close with unsent data"} {
+		"shutdown after data", "peer close", "EPIPE", "reset", "close with unsent data",
+		"accept burst", "blocking accept", "listener closed with queued connections"} {
 		assert.Contains(t, console, "ok "+name+"\n")
 	}
 	assert.Contains(t, console, "streams done\n")

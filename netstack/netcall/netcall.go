@@ -53,6 +53,14 @@
 // End of file and errors travel in the header (RxEOF, RxErr, TxErr). The
 // kernel derives EPOLLIN, EPOLLOUT and EPOLLRDHUP from the rings; the other
 // events stay the service's reports.
+//
+// # Accept queues
+//
+// A listening TCP socket's connections are accepted by the service as they
+// come, ahead of the program: each gets a socket id (SysNetAcceptReserve), its
+// addresses and its rings, and then joins the listener's queue in the kernel
+// (SysNetAcceptPush), which serves accept and accept4 from it, and EPOLLIN on
+// the listener while it is not empty.
 package netcall
 
 // Private system call numbers (a range Linux does not use).
@@ -119,6 +127,20 @@ const (
 	// closed (OpClose), once the service has sent what they held: the
 	// kernel reuses them for another socket. EBUSY while the socket is open.
 	SysNetRingFree = 0x1028
+	// SysNetAcceptQueue(listener) says the service accepts the listening
+	// socket's connections ahead of the program (see Accept queues): from
+	// then on the kernel serves the program's accept calls on it from its
+	// queue, and never forwards them.
+	SysNetAcceptQueue = 0x1029
+	// SysNetAcceptReserve(listener) reserves a socket id for a connection
+	// the service accepted on listener, for it to set up (names, rings)
+	// before SysNetAcceptPush.
+	SysNetAcceptReserve = 0x102A
+	// SysNetAcceptPush(listener, sock) queues the reserved connection sock
+	// for the program's accept. EAGAIN: the queue is full (try again
+	// later); EBADF: the listener is closed, and the kernel has closed
+	// sock (OpClose follows).
+	SysNetAcceptPush = 0x102B
 )
 
 // Device kinds.
@@ -258,6 +280,9 @@ type RingHeader struct {
 	RxBlocked uint32 // the program waits for data in the receive ring
 	TxBlocked uint32 // the program waits for room in the send ring
 }
+
+// AcceptQueueMax bounds the connections queued on a listener.
+const AcceptQueueMax = 128
 
 // MaxSockets bounds the socket IDs (0 to MaxSockets-1), which the kernel
 // chooses. It is the descriptor table's size.

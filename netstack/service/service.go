@@ -98,6 +98,9 @@ type Service struct {
 	bySlot   map[uint32]*stream
 	ringless map[int]bool
 	attachMu sync.Mutex
+	// Listening sockets whose connections are accepted ahead of the
+	// program (acceptor.go), by the stack's id; under ringMu.
+	acceptors map[int]*acceptor
 }
 
 // Start creates the stack, starts the taker and brings the network device up in
@@ -114,7 +117,8 @@ func Start() (*Service, error) {
 	s := &Service{st: st, inflight: map[uint32]context.CancelFunc{},
 		byKernel: map[int32]int{}, byStack: map[int]int32{},
 		changed: map[int]struct{}{}, wake: make(chan struct{}, 1),
-		streams: map[int]*stream{}, bySlot: map[uint32]*stream{}, ringless: map[int]bool{}}
+		streams: map[int]*stream{}, bySlot: map[uint32]*stream{}, ringless: map[int]bool{},
+		acceptors: map[int]*acceptor{}}
 	st.SetNotify(s.notify)
 	setResolv(nil)
 	go s.report()
@@ -138,6 +142,10 @@ func Start() (*Service, error) {
 func (s *Service) notify(id int, _ uint32) {
 	if p := s.streamOf(id); p != nil {
 		p.poke() // its pump reports what the program needs to know
+		return
+	}
+	if a := s.acceptorOf(id); a != nil {
+		a.poke() // the kernel's queue says when the listener is readable
 		return
 	}
 	s.changedMu.Lock()
@@ -290,6 +298,9 @@ func (s *Service) take() {
 				if p := s.streamOf(id); p != nil {
 					p.close() // its pump sends what is left, then closes
 				} else {
+					if a := s.acceptorOf(id); a != nil {
+						a.stop()
+					}
 					go s.st.Close(context.Background(), id)
 				}
 			}
@@ -354,6 +365,9 @@ func (s *Service) do(ctx context.Context, req *netcall.Request, in, addr []byte)
 	case syscall.SYS_LISTEN:
 		err = s.st.Listen(id, int(int32(a[1])))
 		s.names(req.Sock, id)
+		if err == 0 {
+			s.startAcceptor(req.Sock, id)
+		}
 	case syscall.SYS_ACCEPT, syscall.SYS_ACCEPT4:
 		var n int
 		// The kernel chose the new socket's id (Args[4]); SOCK_NONBLOCK

@@ -20,7 +20,8 @@
 //	net callcost            time the kinds of socket call: served in the kernel,
 //	                        and forwarded to the network service
 //	net streams             a TCP socket's reads and writes through the system
-//	                        calls: blocking, flags, bad pointers, close, reset
+//	                        calls: blocking, flags, bad pointers, close, reset;
+//	                        accept: bursts, blocking, a listener's close
 package main
 
 import (

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"syscall"
 	"time"
 	"unsafe"
@@ -167,7 +168,138 @@ func streams() {
 	peer.SetReadDeadline(time.Now().Add(30 * time.Second))
 	got, err := io.ReadAll(peer)
 	check("close with unsent data", errors.Join(err, want("bytes", len(got), len(big)), want("same", bytes.Equal(got, big), true)))
+	acceptChecks()
 	fmt.Println("streams done")
+}
+
+// acceptChecks: more connections at once than a listener's queue holds,
+// accepted late; a blocking accept made with the system calls; a listener
+// closed with connections nobody accepted.
+func acceptChecks() {
+	check := func(name string, err error) {
+		if err != nil {
+			fmt.Printf("FAIL %s: %v\n", name, err)
+			return
+		}
+		fmt.Println("ok", name)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Println("listen:", err)
+		os.Exit(1)
+	}
+	n := 300
+	if v, err := strconv.Atoi(os.Getenv("BURST")); err == nil {
+		n = v
+	}
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(30 * time.Second))
+			b := []byte{byte(i)}
+			c.Write(b)
+			b[0] = 0
+			if _, err := io.ReadFull(c, b); err != nil || b[0] != byte(i) {
+				errs <- fmt.Errorf("connection %d: got %v, %v", i, b, err)
+				return
+			}
+			errs <- nil
+		}()
+	}
+	time.Sleep(300 * time.Millisecond) // let them pile up
+	var bad error
+	for range n {
+		c, err := ln.Accept()
+		if err != nil {
+			bad = err
+			break
+		}
+		// Each dialer sends its number and wants it back.
+		go func() {
+			defer c.Close()
+			b := make([]byte, 1)
+			c.SetDeadline(time.Now().Add(30 * time.Second))
+			if _, err := io.ReadFull(c, b); err != nil {
+				fmt.Println("accept burst: server read:", err)
+			}
+			c.Write(b)
+		}()
+	}
+	ln.Close()
+	check("accept burst", firstErr(errs, n, bad))
+
+	// A blocking accept with the system calls waits for the connection.
+	fd, _ := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}})
+	syscall.Listen(fd, 8)
+	sa, _ := syscall.Getsockname(fd)
+	port := sa.(*syscall.SockaddrInet4).Port
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			c.Write([]byte("hi"))
+			time.Sleep(time.Second)
+			c.Close()
+		}
+	}()
+	nfd, from, err := syscall.Accept(fd)
+	buf := make([]byte, 2)
+	var m int
+	if err == nil {
+		m, err = syscall.Read(nfd, buf)
+		syscall.Close(nfd)
+	}
+	_, isV4 := from.(*syscall.SockaddrInet4)
+	if err == nil && (string(buf[:m]) != "hi" || !isV4) {
+		err = fmt.Errorf("read %q from %v", buf[:m], from)
+	}
+	check("blocking accept", err)
+
+	// Connections still queued when the listener closes are closed.
+	ln2, _ := net.Listen("tcp", "127.0.0.1:0")
+	var conns []net.Conn
+	for range 3 {
+		if c, err := net.Dial("tcp", ln2.Addr().String()); err == nil {
+			conns = append(conns, c)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	ln2.Close()
+	syscall.Close(fd)
+	closed := 0
+	for _, c := range conns {
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Read(buf); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			closed++
+		}
+		c.Close()
+	}
+	check("listener closed with queued connections", want2("closed", closed, 3))
+}
+
+func firstErr(errs chan error, n int, bad error) error {
+	if bad != nil {
+		return bad
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func want2(what string, got, exp int) error {
+	if got != exp {
+		return fmt.Errorf("%s: got %d, want %d", what, got, exp)
+	}
+	return nil
 }
 
 // writeAll writes b with write(2), as many calls as it takes.

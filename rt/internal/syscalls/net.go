@@ -73,6 +73,13 @@ type sock struct {
 	nlocal uint8
 	npeer  uint8
 	ring   uint16 // 1 + its ring slot, 0 without rings
+	// A listener served from its accept queue (accept.go): the queue, as
+	// socket ids + 1 linked through aqNext (0: none).
+	queued         bool
+	closing        bool // freed, and the service has not taken its OpClose yet
+	aqHead, aqTail uint16
+	aqNext         uint16
+	aqLen          uint16
 }
 
 // Address families and socket types the network service offers.
@@ -104,6 +111,8 @@ type netState struct {
 	// they hold.
 	rings     [maxRings]ring
 	ringPages uint64
+	// takenClose is 1 + the socket whose OpClose the service took last.
+	takenClose int32
 	// on: the network service runs (SysNetStart).
 	on bool
 	// netParams are the kernel command line's unigo.net.* parameters.
@@ -251,6 +260,12 @@ func (s *System) sockCall(t *sched.Thread, nr uint64, a0, a1, a2, a3, a4, a5 uin
 		if r, done := s.ringCall(t, f, sk, nr, a1, a2, a3, a4, a5); done {
 			return r
 		}
+	}
+	if s.net.socks[sk].queued && (nr == linux.SYS_accept || nr == linux.SYS_accept4) {
+		if nr == linux.SYS_accept {
+			a3 = 0
+		}
+		return s.acceptQueued(t, f, sk, a1, a2, a3)
 	}
 	if s.wouldBlock(f, sk, nr, a2, a3) {
 		return neg(linux.EAGAIN)
@@ -471,6 +486,13 @@ func (s *System) netTake(t *sched.Thread, buf, size uint64) uint64 {
 	if size < netcall.RequestSize {
 		return neg(linux.EINVAL)
 	}
+	if c := s.net.takenClose; c > 0 {
+		// The service takes one record at a time: asking for the next, it
+		// is done with the OpClose it took last, and the id may name a new
+		// socket now.
+		s.net.socks[c-1].closing = false
+		s.net.takenClose = 0
+	}
 	for s.net.qHead < s.net.qTail {
 		v := s.net.queue[s.net.qHead%len(s.net.queue)]
 		s.net.qHead++
@@ -483,8 +505,11 @@ func (s *System) netTake(t *sched.Thread, buf, size uint64) uint64 {
 		if v&noteBit != 0 {
 			n := &s.net.notes[v&^noteBit]
 			s.net.noteHead++
-			if n.op == netcall.OpRingPoke {
+			switch n.op {
+			case netcall.OpRingPoke:
 				s.net.rings[n.args[0]].poked = false
+			case netcall.OpClose:
+				s.net.takenClose = n.sock + 1
 			}
 			h := netcall.Request{Op: n.op, Sock: n.sock}
 			h.Args[0], h.Args[1], h.Args[2] = n.args[0], n.args[1], n.args[2]
@@ -806,7 +831,7 @@ func (s *System) netNames(id, local, nlocal, peer, npeer uint64) uint64 {
 // an accept will make (refs -1 until it has a descriptor).
 func (s *System) reserveSock(family uint16) (int, bool) {
 	for i := range s.net.socks {
-		if s.net.socks[i].refs == 0 {
+		if k := &s.net.socks[i]; k.refs == 0 && !k.closing {
 			s.net.socks[i] = sock{refs: -1, family: family}
 			return i, true
 		}
@@ -828,11 +853,25 @@ func (s *System) accepted(id int, flags uint64) int64 {
 	return int64(fd)
 }
 
-// dropSock frees a socket id and closes the socket in the service.
+// dropSock frees a socket id and closes the socket in the service, and the
+// connections queued on it if it is a listener.
 func (s *System) dropSock(id int) {
+	k := &s.net.socks[id]
+	for k.aqLen > 0 {
+		s.freeSock(s.popAccept(k))
+	}
+	s.Sched.FutexRequeue(listenKey(id), 1<<30) // blocked accepts: EBADF now
+	s.freeSock(id)
+}
+
+// freeSock frees socket id. The id is not reused until the service has taken
+// its OpClose: the service goes by ids too, and an id it still knows as the old
+// socket must not name a new one (the acceptor reserves ids outside the
+// queue's order).
+func (s *System) freeSock(id int) {
 	s.detachRing(&s.net.socks[id])
 	s.net.socks[id] = sock{}
-	s.notify(netcall.OpClose, int32(id), 0, 0, 0)
+	s.net.socks[id].closing = s.notify(netcall.OpClose, int32(id), 0, 0, 0)
 }
 
 // netReady is SysNetReady(buf, n): the sockets' events now.

@@ -182,10 +182,14 @@ func (s *System) readiness(f *file) uint32 {
 	case kindNull, kindMemFile:
 		return linux.EPOLLIN | linux.EPOLLOUT
 	case kindSocket:
-		if k := &s.net.socks[f.val]; k.ring != 0 {
+		k := &s.net.socks[f.val]
+		switch {
+		case k.ring != 0:
 			return s.ringEvents(k)
+		case k.queued && k.aqLen > 0:
+			return k.events | linux.EPOLLIN
 		}
-		return s.net.socks[f.val].events
+		return k.events
 	}
 	return 0
 }

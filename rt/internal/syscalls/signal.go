@@ -112,7 +112,7 @@ func (s *System) interrupt(t *sched.Thread, sig int) {
 		// In exit_group or close, waiting for send rings to drain: an
 		// exit never returns, and a close is done; it takes the signal
 		// when the wait ends.
-	case t.State == sched.Blocked && t.Wait == sched.WaitFutex && (t.WaitAddr == netSlotKey || isRingWait(t)):
+	case t.State == sched.Blocked && t.Wait == sched.WaitFutex && (t.WaitAddr == netSlotKey || isRingWait(t) || isAcceptWait(t)):
 		// Parked to run its socket call again (its registers say so).
 		s.interruptRestart(t, sig)
 	case t.State == sched.Blocked:

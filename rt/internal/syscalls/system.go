@@ -368,6 +368,12 @@ func (s *System) Dispatch(t *sched.Thread, f *sched.Frame) {
 		r = s.netRing(a0, a1)
 	case netcall.SysNetRingFree:
 		r = s.netRingFree(a0)
+	case netcall.SysNetAcceptQueue:
+		r = s.netAcceptQueue(a0)
+	case netcall.SysNetAcceptReserve:
+		r = s.netAcceptReserve(a0)
+	case netcall.SysNetAcceptPush:
+		r = s.netAcceptPush(a0, a1)
 	case netcall.SysNetStart:
 		if s.NetWanted {
 			s.net.on = true
