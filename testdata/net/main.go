@@ -320,4 +320,32 @@ func callCost() {
 	time.Sleep(100 * time.Millisecond)
 	measure("read of 1 byte that is there (kernel, ring)", func() { syscall.Read(fd, buf) })
 	measure("write of 1 byte (kernel, ring)", func() { syscall.Write(fd, buf) })
+
+	// accept of a connection that is waiting: 100 dialed first.
+	ln2, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Println("listen:", err)
+		os.Exit(1)
+	}
+	const conns = 100
+	var dialed []net.Conn
+	for range conns {
+		if c, err := net.Dial("tcp", ln2.Addr().String()); err == nil {
+			dialed = append(dialed, c)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	raw2, _ := ln2.(*net.TCPListener).SyscallConn()
+	var lfd int
+	raw2.Control(func(f uintptr) { lfd = int(f) })
+	start := time.Now()
+	got := 0
+	for range len(dialed) {
+		if nfd, _, err := syscall.Accept4(lfd, syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC); err == nil {
+			got++
+			defer syscall.Close(nfd)
+		}
+	}
+	fmt.Printf("%-44s %8.1f us/call (%d of %d)\n", "accept of a waiting connection (kernel, queue)",
+		float64(time.Since(start).Nanoseconds())/float64(max(got, 1))/1000, got, len(dialed))
 }
