@@ -78,7 +78,11 @@ var gcLine = regexp.MustCompile(`(?m)^allocated (\d+) MiB, heap (\d+) MiB, sys (
 func TestGCStress(t *testing.T) {
 	t.Parallel()
 	mib := 128 + 64*(suiteSMP-1)
-	console, res := boot(t, "gcstress", vm{Memory: strconv.Itoa(mib) + "M", Env: []string{"GCSTRESS_BYTES=" + strconv.Itoa(10*mib<<20)}})
+	// About 10 s at -smp 4 on an idle host; the suite's three copies share
+	// two cores, and once this took over a minute: a wide bound, still a
+	// bound.
+	console, res := boot(t, "gcstress", vm{Memory: strconv.Itoa(mib) + "M", Timeout: 3 * time.Minute,
+		Env: []string{"GCSTRESS_BYTES=" + strconv.Itoa(10*mib<<20)}})
 	assert.Equal(t, 0, res.ExitCode)
 	m := match(t, gcLine, console)
 	allocated, heap, sys, cycles := atoi(t, m[1]), atoi(t, m[2]), atoi(t, m[3]), atoi(t, m[4])
