@@ -306,6 +306,9 @@ func (s *Service) take() {
 					if a := s.acceptorOf(id); a != nil {
 						a.stop()
 					}
+					s.ringMu.Lock()
+					delete(s.ringless, id) // the stack may give the id to a new socket
+					s.ringMu.Unlock()
 					go s.st.Close(context.Background(), id)
 				}
 			}
