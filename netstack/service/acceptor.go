@@ -18,7 +18,7 @@ type acceptor struct {
 	s      *Service
 	k      int32 // the listener, kernel's id
 	id     int   // and stack's
-	kick   chan struct{}
+	kick   kick
 	closed atomic.Bool
 }
 
@@ -40,7 +40,7 @@ func (s *Service) startAcceptor(k int32, id int) {
 	if _, _, e := syscall.RawSyscall(netcall.SysNetAcceptQueue, uintptr(k), 0, 0); e != 0 {
 		return // closed meanwhile: its accepts stay forwarded
 	}
-	a := &acceptor{s: s, k: k, id: id, kick: make(chan struct{}, 1)}
+	a := &acceptor{s: s, k: k, id: id, kick: newKick()}
 	s.acceptors[id] = a
 	go a.run()
 }
@@ -52,12 +52,7 @@ func (s *Service) acceptorOf(id int) *acceptor {
 	return s.acceptors[id]
 }
 
-func (a *acceptor) poke() {
-	select {
-	case a.kick <- struct{}{}:
-	default:
-	}
-}
+func (a *acceptor) poke() { a.kick.poke() }
 
 // stop is the listener's OpClose.
 func (a *acceptor) stop() {

@@ -28,7 +28,7 @@ type stream struct {
 	rx   []byte // receive ring: the pump produces
 	tx   []byte // send ring: the pump consumes
 
-	kick   chan struct{}
+	kick   kick
 	closed atomic.Bool // the program closed the socket (OpClose)
 
 	rxDone, txDone bool   // no more to receive (end of file, error); no more to send
@@ -72,7 +72,7 @@ func (s *Service) attach(k int32, id int) {
 		h:    (*netcall.RingHeader)(unsafe.Pointer(&mem[0])),
 		rx:   mem[netcall.RingHeaderSize : netcall.RingHeaderSize+netcall.RingSize],
 		tx:   mem[netcall.RingHeaderSize+netcall.RingSize:],
-		kick: make(chan struct{}, 1)}
+		kick: newKick()}
 	s.ringMu.Lock()
 	s.streams[id] = p
 	s.bySlot[slot] = p
@@ -105,12 +105,20 @@ func (s *Service) poked(slot uint32) {
 	}
 }
 
-func (p *stream) poke() {
+// A kick wakes a goroutine that waits for work; kicks that come while it
+// works fold into one.
+type kick chan struct{}
+
+func newKick() kick { return make(kick, 1) }
+
+func (k kick) poke() {
 	select {
-	case p.kick <- struct{}{}:
+	case k <- struct{}{}:
 	default:
 	}
 }
+
+func (p *stream) poke() { p.kick.poke() }
 
 // close is OpClose: the pump sends what is left, then closes the socket in
 // the stack and gives the rings back.

@@ -113,11 +113,7 @@ func (s *System) acceptQueued(t *sched.Thread, f *file, sk int32, addr, lenp, fl
 		if f.status&linux.O_NONBLOCK != 0 {
 			return neg(linux.EAGAIN)
 		}
-		c := kmem.At[sched.Frame](s.callFrame)
-		c.RIP -= 2 // run it again when a connection comes
-		nr := c.RAX
-		s.Sched.Block(t, sched.WaitFutex, listenKey(int(sk)), linux.FUTEX_BITSET_ALL, 0)
-		return nr
+		return s.parkToRestart(t, listenKey(int(sk))) // again when a connection comes
 	}
 	n := s.popAccept(k)
 	c := &s.net.socks[n]

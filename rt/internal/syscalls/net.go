@@ -273,12 +273,8 @@ func (s *System) sockCall(t *sched.Thread, nr uint64, a0, a1, a2, a3, a4, a5 uin
 	r, i, ok := s.newRequest(t, uint32(nr), sk)
 	if !ok {
 		// Every request slot is taken: wait for one, then make the call
-		// again from the start (back to the SYSCALL instruction, with the
-		// number in RAX, as a restarted call).
-		f := kmem.At[sched.Frame](s.callFrame)
-		f.RIP -= 2
-		s.Sched.Block(t, sched.WaitFutex, netSlotKey, linux.FUTEX_BITSET_ALL, 0)
-		return nr
+		// again from the start.
+		return s.parkToRestart(t, netSlotKey)
 	}
 	h := &r.hdr
 	h.Args = [6]uint64{a0, a1, a2, a3, a4, a5}

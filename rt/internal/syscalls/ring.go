@@ -413,11 +413,20 @@ func (s *System) ringCopy(h *netcall.RingHeader, base uintptr, at, c uint32, kin
 // the socket closes), then runs its call again from the start: nothing was
 // taken or given, so the call is whole when it restarts.
 func (s *System) ringWait(t *sched.Thread, slot int) uint64 {
+	return s.parkToRestart(t, ringKey(slot))
+}
+
+// parkToRestart parks t, in a system call that has not done anything yet, on
+// the futex key until FutexRequeue wakes it (with its registers kept), and sets
+// its registers to make the same call again then: back over the SYSCALL
+// instruction, the call's number in RAX (the return value). Its signals go
+// through interruptRestart.
+func (s *System) parkToRestart(t *sched.Thread, key uint64) uint64 {
 	f := kmem.At[sched.Frame](s.callFrame)
 	f.RIP -= 2 // SYSCALL is two bytes
 	nr := f.RAX
-	s.Sched.Block(t, sched.WaitFutex, ringKey(slot), linux.FUTEX_BITSET_ALL, 0)
-	return nr // RAX: the call's number again
+	s.Sched.Block(t, sched.WaitFutex, key, linux.FUTEX_BITSET_ALL, 0)
+	return nr
 }
 
 // Close with bytes in the send ring. The last close of a socket whose send
