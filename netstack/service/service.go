@@ -186,7 +186,7 @@ func (s *Service) report() {
 				continue
 			}
 			recs = append(recs, netcall.Ready{Sock: k, Events: s.st.Readiness(id)})
-			if s.namesLocked(k, id) && s.unattached(id) {
+			if s.namesLocked(k, id) {
 				s.attach(k, id) // connected (a connect that did not wait)
 			}
 		}

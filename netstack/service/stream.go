@@ -47,12 +47,9 @@ const lingerMax = 60 * time.Second
 // write on it is in flight (EBUSY): a later report tries again. A socket the
 // kernel has no ring memory for stays forwarded.
 func (s *Service) attach(k int32, id int) {
-	if !s.st.IsStream(id) {
-		return
-	}
 	s.attachMu.Lock()
 	defer s.attachMu.Unlock()
-	if !s.unattached(id) {
+	if !s.unattached(id) || !s.st.IsStream(id) {
 		return
 	}
 	var slot uint32
