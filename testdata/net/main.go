@@ -321,6 +321,31 @@ func callCost() {
 	measure("read of 1 byte that is there (kernel, ring)", func() { syscall.Read(fd, buf) })
 	measure("write of 1 byte (kernel, ring)", func() { syscall.Write(fd, buf) })
 
+	// A ring's worth: the peer fills the receive ring, then one read copies
+	// it all out.
+	big := make([]byte, 64<<10)
+	drain := func() {
+		for {
+			if n, err := syscall.Read(fd, big); n <= 0 || err != nil {
+				return
+			}
+		}
+	}
+	var took time.Duration
+	const bigRounds = 20
+	for range bigRounds {
+		drain()
+		p.Write(big)
+		time.Sleep(50 * time.Millisecond)
+		start := time.Now()
+		n, _ := syscall.Read(fd, big)
+		took += time.Since(start)
+		if n != len(big) {
+			fmt.Println("64 KiB read got", n)
+		}
+	}
+	fmt.Printf("%-44s %8.1f us/call\n", "read of 64 KiB that is there (kernel, ring)", float64(took.Nanoseconds())/bigRounds/1000)
+
 	// accept of a connection that is waiting: 100 dialed first.
 	ln2, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -447,7 +447,7 @@ func newCPU(k *Kernel, index int, apicID uint32) *CPU {
 	*kmem.At[uintptr](ca + 0x880) = kg
 	*kmem.At[uintptr](ca + 0x890) = pg
 	c.KernelFS, c.PanicFS = ca+0x888, ca+0x898
-	c.CopyInsn, c.LoadInsn, c.FaultRet = uaccess.Sites()
+	c.CopyInsn, c.CopyTail, c.LoadInsn, c.FaultRet = uaccess.Sites()
 
 	// GDT (Linux's selector layout) and the TSS, in one page.
 	ga := allocKernel(fr, mm.PageSize)

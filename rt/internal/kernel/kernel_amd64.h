@@ -40,6 +40,7 @@
 #define CPU_COPYINSN 104
 #define CPU_LOADINSN 112
 #define CPU_FAULTRET 120
+#define CPU_COPYTAIL 128
 
 // CPU_FEATURES bits.
 #define FEAT_XSAVE 1

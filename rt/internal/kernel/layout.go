@@ -110,6 +110,7 @@ type CPU struct {
 	CopyInsn   uintptr // uaccess fault sites, for the trap code's fixups
 	LoadInsn   uintptr
 	FaultRet   uintptr
+	CopyTail   uintptr // the second copying instruction (bytes after words)
 
 	Kernel     uintptr // the Kernel
 	KStackLow  uintptr

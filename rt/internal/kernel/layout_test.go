@@ -44,7 +44,7 @@ func TestAssemblyLayoutMatchesGo(t *testing.T) {
 		"CPU_FEATURES": unsafe.Offsetof(c.Features), "CPU_PENDING": unsafe.Offsetof(c.Pending),
 		"CPU_APICBASE": unsafe.Offsetof(c.APICBase), "CPU_PANICSTACK": unsafe.Offsetof(c.PanicStack),
 		"CPU_COPYINSN": unsafe.Offsetof(c.CopyInsn), "CPU_LOADINSN": unsafe.Offsetof(c.LoadInsn),
-		"CPU_FAULTRET": unsafe.Offsetof(c.FaultRet),
+		"CPU_FAULTRET": unsafe.Offsetof(c.FaultRet), "CPU_COPYTAIL": unsafe.Offsetof(c.CopyTail),
 	} {
 		assert.Equal(t, uint64(off), h[name], name)
 	}

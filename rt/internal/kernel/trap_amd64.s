@@ -76,6 +76,8 @@ fromKernel:
 	MOVQ	24(SP), AX
 	CMPQ	AX, CPU_COPYINSN(GS)
 	JEQ	fixup
+	CMPQ	AX, CPU_COPYTAIL(GS)
+	JEQ	fixup
 	CMPQ	AX, CPU_LOADINSN(GS)
 	JEQ	fixup
 	POPQ	AX
