@@ -193,31 +193,6 @@ func TestFiles(t *testing.T) {
 	assert.Contains(t, console, "stdout stat: err=<nil>")
 }
 
-// TestKernelEvent checks the kernel event descriptors drivers wait on for
-// their device's interrupts (SysEventFD): unknown sources are refused, and a
-// descriptor is nonblocking, readable once at first, then EAGAIN and not ready
-// for epoll while its counter stands still, and read-only. That an interrupt
-// wakes the driver is what every network test relies on.
-func TestKernelEvent(t *testing.T) {
-	t.Parallel()
-	console, res := boot(t, "probe", vm{}, "kevent")
-	assert.Equal(t, 0, res.ExitCode)
-	for _, want := range []string{
-		"kevent bad source: invalid argument\n",
-		"kevent device 7: no such device\n",
-		"kevent nonblocking: true\n",
-		"kevent epoll before read: <nil> 1\n",
-		"kevent first read: 8 errno 0\n",
-		"kevent second read: resource temporarily unavailable\n",
-		"kevent epoll after read: 0\n",
-		"kevent short read: invalid argument\n",
-		"kevent write: bad file descriptor\n",
-		"kevent close: <nil>\n",
-	} {
-		assert.Contains(t, console, want)
-	}
-}
-
 // TestVDSO proves that time.Now is served by the vDSO: 100000 calls make no
 // clock_gettime system call.
 func TestVDSO(t *testing.T) {

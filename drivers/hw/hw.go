@@ -13,7 +13,6 @@ package hw
 import (
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -203,9 +202,7 @@ func alloc(size uintptr) ([]byte, uint64, error) {
 // IRQ waits for one device's interrupts.
 type IRQ struct {
 	index int
-	once  sync.Once
-	ev    *Event
-	err   error
+	seen  uint64
 }
 
 // NewIRQ is the interrupt of d.
@@ -214,68 +211,23 @@ func NewIRQ(d Device) *IRQ { return &IRQ{index: d.Index} }
 // ErrNoDevice is returned when the kernel does not know the device.
 var ErrNoDevice = errors.New("hw: no such device")
 
-// Wait parks the goroutine until the device has interrupted since the last
-// Wait returned. The first call opens the device's kernel event descriptor.
+// Wait blocks until the device has interrupted since the last Wait returned.
 func (q *IRQ) Wait() error {
-	q.once.Do(func() {
-		q.ev, q.err = OpenEvent(netcall.EventDevice + q.index)
-		if errors.Is(q.err, syscall.ENODEV) {
-			q.err = ErrNoDevice
+	for {
+		n, _, e := syscall.Syscall(netcall.SysIRQWait, uintptr(q.index), uintptr(q.seen), 0)
+		switch {
+		case e == syscall.EINTR:
+			continue
+		case e == syscall.ENODEV:
+			return ErrNoDevice
+		case e != 0:
+			return fmt.Errorf("hw: waiting for device %d's interrupt: %w", q.index, e)
+		case uint64(n) != q.seen && n != 0:
+			q.seen = uint64(n)
+			return nil
 		}
-	})
-	if q.err != nil {
-		return q.err
 	}
-	_, err := q.ev.Wait()
-	return err
 }
-
-// Event is a kernel event descriptor (netcall.SysEventFD): it counts a
-// device's interrupts, or the requests queued for the network service. A
-// goroutine waits on it through Go's netpoller, as on a socket, so waiting
-// holds no thread in the kernel and the event needs no thread switch to
-// reach it.
-type Event struct {
-	f  *os.File
-	rc syscall.RawConn
-}
-
-// OpenEvent opens the kernel event descriptor of source (netcall.Event*).
-func OpenEvent(source int) (*Event, error) {
-	fd, _, e := syscall.RawSyscall(netcall.SysEventFD, uintptr(source), 0, 0)
-	if e != 0 {
-		return nil, fmt.Errorf("hw: kernel event %#x: %w", source, e)
-	}
-	// The descriptor is nonblocking, so os registers it with the netpoller.
-	f := os.NewFile(fd, fmt.Sprintf("unigo-event-%#x", source))
-	rc, err := f.SyscallConn()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("hw: kernel event %#x: %w", source, err)
-	}
-	return &Event{f: f, rc: rc}, nil
-}
-
-// Wait parks the goroutine until the counter has moved since the last Wait
-// (or, the first time, since the descriptor opened) and returns its value.
-func (ev *Event) Wait() (uint64, error) {
-	var v uint64
-	var e syscall.Errno
-	err := ev.rc.Read(func(fd uintptr) bool {
-		_, _, e = syscall.RawSyscall(syscall.SYS_READ, fd, uintptr(unsafe.Pointer(&v)), 8)
-		return e != syscall.EAGAIN
-	})
-	if err == nil && e != 0 {
-		err = e
-	}
-	if err != nil {
-		return 0, fmt.Errorf("hw: waiting on %s: %w", ev.f.Name(), err)
-	}
-	return v, nil
-}
-
-// Close closes the descriptor; a Wait in progress returns an error.
-func (ev *Event) Close() error { return ev.f.Close() }
 
 // ptr turns the address of memory the kernel mapped for the driver (device
 // registers, pinned DMA memory: never the Go heap) into a pointer. Through

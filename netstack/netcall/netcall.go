@@ -78,16 +78,10 @@ const (
 	// pinned memory, maps it read-write, stores its physical address at
 	// *phys and returns its address. It is never freed.
 	SysDMAAlloc = 0x1012
-	// SysEventFD(source) opens a kernel event descriptor (close-on-exec,
-	// nonblocking) over one of the kernel's counters: EventDevice+index,
-	// device index's interrupts. It is readable (EPOLLIN, an edge per
-	// event) while the counter has moved since the descriptor's last read;
-	// a read of 8 bytes takes the counter, and is EAGAIN when it has not
-	// moved. Go's netpoller waits on it as on a socket (os.NewFile, then
-	// RawConn.Read), so a driver waits without a thread blocked in the
-	// kernel. EINVAL for an unknown source, ENODEV for a device past the
-	// last.
-	SysEventFD = 0x1016
+	// SysIRQWait(index, seen) returns the device's interrupt count as soon
+	// as it differs from seen, blocking until then; 0 when woken by an
+	// interrupt (call again for the count) and -EINTR for a signal.
+	SysIRQWait = 0x1013
 	// SysEntropy(buf, len) mixes up to 64 bytes from an entropy device
 	// (virtio-rng) into the kernel's pool, which getrandom draws on.
 	SysEntropy = 0x1014
@@ -147,11 +141,6 @@ const (
 	// later); EBADF: the listener is closed, and the kernel has closed
 	// sock (OpClose follows).
 	SysNetAcceptPush = 0x102B
-)
-
-// Sources for SysEventFD.
-const (
-	EventDevice = 0 // + the device's index: its interrupts
 )
 
 // Device kinds.

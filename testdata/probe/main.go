@@ -17,7 +17,6 @@
 //	probe unknown        make a system call unigo does not have, three times
 //	probe protect K      touch memory the program must not: K is writetext,
 //	                     execdata, nil or kernel (a kernel address)
-//	probe kevent         open and read unigo's kernel event descriptors
 package main
 
 import (
@@ -80,8 +79,6 @@ func main() {
 		protect(os.Args[2])
 	case "smp":
 		smp()
-	case "kevent":
-		kevent()
 	case "unknown":
 		for i := 0; i < 3; i++ {
 			_, _, errno := syscall.Syscall(syscall.SYS_SWAPON, 0, 0, 0)

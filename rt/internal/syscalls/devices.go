@@ -6,6 +6,7 @@ import (
 	"github.com/unigo-dev/unigo/rt/internal/kmem"
 	"github.com/unigo-dev/unigo/rt/internal/linux"
 	"github.com/unigo-dev/unigo/rt/internal/mm"
+	"github.com/unigo-dev/unigo/rt/internal/sched"
 )
 
 // Devices for drivers. Drivers are goroutines (ARCHITECTURE.md, decision 6):
@@ -25,11 +26,13 @@ import (
 
 const maxDevices = 8
 
+// irqKeyBase is the futex key (kernel half) a driver waits on for device i.
+const irqKeyBase = 0xFFFF_FF00_0002_0000
+
 type device struct {
 	info   netcall.Device
 	mapped [6]uint64 // where its registers (or BAR n) are mapped, 0 before SysDeviceMap
 	irqs   uint64    // interrupts so far
-	polled bool      // a kernel event descriptor watches irqs
 	cfg    pci.Config
 }
 
@@ -84,11 +87,8 @@ func (s *System) DeviceIRQ(i int) uint32 { return s.devices[i].info.IRQ }
 
 // DeviceInterrupt counts an interrupt of device i and wakes its driver.
 func (s *System) DeviceInterrupt(i int) {
-	d := &s.devices[i]
-	d.irqs++
-	if d.polled {
-		s.fileReady()
-	}
+	s.devices[i].irqs++
+	s.Sched.FutexWake(irqKeyBase+uint64(i)*4, 1<<30, linux.FUTEX_BITSET_ALL)
 }
 
 func (s *System) device(i uint64) (*device, linux.Errno) {
@@ -180,4 +180,17 @@ func (s *System) dmaAlloc(size, physp uint64) uint64 {
 		return neg(e)
 	}
 	return ret(a, s.copyOut(physp, kmem.Addr(&phys), 8))
+}
+
+// irqWait is SysIRQWait(index, seen).
+func (s *System) irqWait(t *sched.Thread, i, seen uint64) uint64 {
+	d, e := s.device(i)
+	if e != 0 {
+		return neg(e)
+	}
+	if d.irqs != seen {
+		return d.irqs
+	}
+	s.Sched.Block(t, sched.WaitFutex, irqKeyBase+i*4, linux.FUTEX_BITSET_ALL, 0)
+	return 0
 }

@@ -19,9 +19,6 @@ const (
 	kindEpoll
 	kindSocket  // val: the network service's socket id (net.go)
 	kindMemFile // val: which (etc.go); off: the read position
-	// kindKernelEvent: val: the netcall.Event* source; off: its count at the
-	// last read (kevent.go).
-	kindKernelEvent
 )
 
 type file struct {
@@ -58,8 +55,6 @@ func (s *System) read(t *sched.Thread, n, buf, count uint64) uint64 {
 		return s.sockCall(t, linux.SYS_read, n, buf, count, 0, 0, 0)
 	case kindMemFile:
 		return s.memRead(f, buf, count)
-	case kindKernelEvent:
-		return s.keventRead(f, buf, count)
 	case kindConsoleIn, kindNull:
 		if count > 0 {
 			if e := s.Mem.Prepare(buf, 1, mm.Write); e != 0 {

@@ -181,11 +181,6 @@ func (s *System) readiness(f *file) uint32 {
 		return linux.EPOLLOUT
 	case kindNull, kindMemFile:
 		return linux.EPOLLIN | linux.EPOLLOUT
-	case kindKernelEvent:
-		if s.keventCount(f) != f.off {
-			return linux.EPOLLIN
-		}
-		return 0
 	case kindSocket:
 		k := &s.net.socks[f.val]
 		switch {
@@ -202,11 +197,8 @@ func (s *System) readiness(f *file) uint32 {
 // edges counts the times f became ready again: for EPOLLET, each is reported
 // once. A socket's count is its own, shared by its descriptors.
 func (s *System) edges(f *file) uint32 {
-	switch f.kind {
-	case kindSocket:
+	if f.kind == kindSocket {
 		return s.net.socks[f.val].seq
-	case kindKernelEvent:
-		return uint32(s.keventCount(f)) // each event is an edge
 	}
 	return f.seq
 }

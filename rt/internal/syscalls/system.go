@@ -389,8 +389,8 @@ func (s *System) Dispatch(t *sched.Thread, f *sched.Frame) {
 		r = s.pciConfig(a0, a1, a2)
 	case netcall.SysDMAAlloc:
 		r = s.dmaAlloc(a0, a1)
-	case netcall.SysEventFD:
-		r = s.eventFD(a0)
+	case netcall.SysIRQWait:
+		r = s.irqWait(t, a0, a1)
 	case linux.SYS_UNIGO_COUNT:
 		if a0 < linux.NumSyscalls {
 			r = s.counts[a0]
