@@ -524,6 +524,43 @@ func (st *Stack) Sendto(ctx context.Context, id int, buf []byte, flags int, to [
 	return total, 0
 }
 
+// WriteRing writes a and then b to stream socket id as one piece, without
+// blocking, and says how many bytes the stack took (EAGAIN when none). It is
+// for the service's pump, whose send ring may wrap: one write keeps both
+// sides of the ring's end in one TCP segment (the stack never merges a
+// segment with part of the next), where two writes would send the first
+// side as a frame of its own. Errors are Sendto's with MSG_NOSIGNAL.
+func (st *Stack) WriteRing(id int, a, b []byte) (int, Errno) {
+	sk, e := st.get(id)
+	if e != 0 {
+		return 0, e
+	}
+	n, err := sk.ep.Write(&pieces{a, b}, tcpip.WriteOptions{})
+	switch {
+	case n > 0:
+		return int(n), 0
+	case err != nil:
+		return 0, translate(err)
+	}
+	return 0, EAGAIN
+}
+
+// pieces reads two byte slices as one (a tcpip.Payloader).
+type pieces struct{ a, b []byte }
+
+func (p *pieces) Len() int { return len(p.a) + len(p.b) }
+
+func (p *pieces) Read(buf []byte) (int, error) {
+	if p.Len() == 0 {
+		return 0, io.EOF
+	}
+	n := copy(buf, p.a)
+	p.a = p.a[n:]
+	m := copy(buf[n:], p.b)
+	p.b = p.b[m:]
+	return n + m, nil
+}
+
 // Shutdown shuts down part of a full-duplex connection (SHUT_RD, SHUT_WR,
 // SHUT_RDWR).
 func (st *Stack) Shutdown(id int, how int) Errno {

@@ -593,3 +593,40 @@ func TestManyConnectionsLoopback(t *testing.T) {
 	wg.Wait()
 	require.EqualValues(t, N, good.Load())
 }
+
+// TestWriteRing: the two pieces arrive in order as one write, a full send
+// buffer says EAGAIN, and errors are a write's.
+func TestWriteRing(t *testing.T) {
+	ctx := testCtx(t, 10*time.Second)
+	a, b, _ := pair(t)
+	ln := listenOn(t, b, AF_INET, sa4("10.0.0.2", 0))
+	c := mustSocket(t, a, AF_INET, SOCK_STREAM)
+	require.Equal(t, ok, a.Connect(ctx, c, sa4("10.0.0.2", boundPort(t, b, ln))))
+	s, _, e := b.Accept(ctx, ln, 0)
+	require.Equal(t, ok, e)
+
+	n, e := a.WriteRing(c, []byte("end of the ring, "), []byte("start of the ring"))
+	require.Equal(t, ok, e)
+	require.Equal(t, 34, n)
+	n, e = a.WriteRing(c, nil, []byte("!"))
+	require.Equal(t, ok, e)
+	require.Equal(t, 1, n)
+	buf := make([]byte, 35)
+	n, e = readFull(ctx, b, s, buf)
+	require.Equal(t, ok, e)
+	require.Equal(t, "end of the ring, start of the ring!", string(buf[:n]))
+
+	// Nobody reads: the send buffer fills, then EAGAIN, never a block.
+	chunk := make([]byte, 64<<10)
+	var last Errno
+	for i := 0; i < 1000 && last == 0; i++ {
+		_, last = a.WriteRing(c, chunk[:1000], chunk[1000:])
+	}
+	require.Equal(t, EAGAIN, last)
+
+	_, e = a.WriteRing(-1, chunk, nil)
+	require.Equal(t, EBADF, e)
+	require.Equal(t, ok, a.Shutdown(c, SHUT_WR))
+	_, e = a.WriteRing(c, chunk, nil)
+	require.Equal(t, EPIPE, e)
+}

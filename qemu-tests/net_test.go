@@ -194,7 +194,7 @@ func TestNetStreams(t *testing.T) {
 	assert.Equal(t, 0, res.ExitCode)
 	assert.NotContains(t, console, "FAIL")
 	for _, name := range []string{"blocking read", "MSG_PEEK", "MSG_WAITALL", "recvmsg", "read EFAULT", "write EFAULT",
-		"shutdown after data", "peer close", "EPIPE", "reset", "close with unsent data",
+		"shutdown after data", "peer close", "EPIPE", "reset", "close with unsent data", "write that fills the ring",
 		"accept burst", "blocking accept", "listener closed with queued connections"} {
 		assert.Contains(t, console, "ok "+name+"\n")
 	}

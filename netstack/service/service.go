@@ -39,7 +39,11 @@
 //     room arrived) or by the kernel (OpRingPoke, only when it asked: the
 //     receive ring was full or the send ring empty). The pump reports
 //     readiness only when the program found a ring empty or full
-//     (RxBlocked, TxBlocked), which is the edge epoll needs. A socket gets its
+//     (RxBlocked, TxBlocked), which is the edge epoll needs. While the
+//     program keeps the send ring full, the pump hands the stack one TSO
+//     frame's worth at a time and keeps the ring's last few hundred bytes
+//     for the program's next write (at most 2 ms), so each round leaves as
+//     one frame, not a frame and a runt (stream.go). A socket gets its
 //     rings when it is accepted or its connect completes, and only while no
 //     forwarded read or write on it is in flight; it keeps them until it is
 //     closed, when the pump sends what the send ring still holds and gives

@@ -34,6 +34,12 @@ type stream struct {
 	rxDone, txDone bool   // no more to receive (end of file, error); no more to send
 	lastEv         uint32 // the error and hang-up events last reported
 
+	// The end of the send ring held back for the program's next write
+	// (send), and the timer that bounds the wait.
+	held     bool
+	flushDue bool
+	flush    *time.Timer
+
 	mu     sync.Mutex
 	queued []func() // to run once the send ring is empty (shutdown)
 }
@@ -41,6 +47,21 @@ type stream struct {
 // lingerMax bounds how long a closed socket's pump goes on sending what its
 // send ring holds to a peer that does not take it.
 const lingerMax = 60 * time.Second
+
+// frameBytes is the most the pump hands the stack at once while the program
+// is still writing: 45 segments of 1,448 bytes (a 1,500-byte MTU with TCP
+// timestamps), which the stack sends as one TSO frame when the window allows
+// (its bound is 65,314 bytes: netstack/link's GSO size less TCP's header
+// allowance). Handed the whole 64 KiB ring, it sends two frames, the second
+// of a few hundred bytes, and every frame costs the stack, the device and the
+// peer's ACK about the same whatever its size.
+const frameBytes = 45 * 1448
+
+// holdMax bounds how long the pump keeps the end of the send ring back for
+// the program's next write. Linux holds a small tail too while earlier data
+// is still in the device (autocorking); here the program's next write comes
+// within a fraction of this once it is told there is room.
+const holdMax = 2 * time.Millisecond
 
 // attach gives socket k (the stack's id) rings if it is a connected stream and
 // has none, and starts its pump. The kernel refuses while a forwarded read or
@@ -141,7 +162,8 @@ func (p *stream) run() {
 		if !closed {
 			rxMoved = p.receive()
 		}
-		txMoved := p.send()
+		txMoved := p.send(!closed && !p.shutdownQueued())
+		p.flushDue = false
 		sent := p.txDone || p.h.TxHead == atomic.LoadUint32(&p.h.TxTail)
 		if sent {
 			p.mu.Lock()
@@ -162,11 +184,25 @@ func (p *stream) run() {
 		} else {
 			p.report(rxMoved, txMoved)
 		}
+		var flushC <-chan time.Time
+		if p.held {
+			if p.flush == nil {
+				p.flush = time.NewTimer(holdMax)
+			} else {
+				p.flush.Reset(holdMax)
+			}
+			flushC = p.flush.C
+		}
 		select {
 		case <-p.kick:
+		case <-flushC:
+			p.flushDue = true
 		case <-deadline:
 			p.txDone = true
 		}
+	}
+	if p.flush != nil {
+		p.flush.Stop()
 	}
 	// Forget the stream before the stack frees its id for another socket.
 	p.s.ringMu.Lock()
@@ -215,9 +251,22 @@ func (p *stream) receive() (moved bool) {
 	return moved
 }
 
+// shutdownQueued says whether a call waits for the send ring to empty.
+func (p *stream) shutdownQueued() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.queued) > 0
+}
+
 // send moves what the send ring holds into the stack, as far as it takes it.
-func (p *stream) send() (moved bool) {
+// With mayHold, while the program waits for room to write more (it filled
+// the ring), send hands over whole frames (frameBytes) and keeps the rest
+// for the next write to complete; the rest goes anyway when the flush timer
+// fires (flushDue), the socket is closed or shut down, or the program stops
+// filling the ring.
+func (p *stream) send(mayHold bool) (moved bool) {
 	h := p.h
+	p.held = false
 	for {
 		head := h.TxHead
 		used := atomic.LoadUint32(&h.TxTail) - head
@@ -238,13 +287,27 @@ func (p *stream) send() (moved bool) {
 			p.fail(netstack.Errno(syscall.EIO))
 			continue
 		}
+		take := used
+		hold := mayHold && !p.flushDue && used > frameBytes && atomic.LoadUint32(&h.TxBlocked) != 0
+		if hold {
+			take = frameBytes
+		}
 		off := head & (netcall.RingSize - 1)
-		end := min(netcall.RingSize, off+used)
-		n, e := p.s.st.Sendto(context.Background(), p.id, p.tx[off:end], netstack.MSG_DONTWAIT|netstack.MSG_NOSIGNAL, nil)
+		first := min(take, netcall.RingSize-off)
+		n, e := p.s.st.WriteRing(p.id, p.tx[off:off+first], p.tx[:take-first])
 		switch {
 		case n > 0:
 			atomic.StoreUint32(&h.TxHead, head+uint32(n))
 			moved = true
+			if hold && uint32(n) == take {
+				// The next write pokes the pump; look again in case it
+				// came before the flag.
+				atomic.StoreUint32(&h.TxWant, 1)
+				if atomic.LoadUint32(&h.TxTail) == head+used {
+					p.held = true
+					return moved
+				}
+			}
 		case e == netstack.EAGAIN || e == 0:
 			return moved // the stack says when it has room
 		default:

@@ -168,6 +168,19 @@ func streams() {
 	peer.SetReadDeadline(time.Now().Add(30 * time.Second))
 	got, err := io.ReadAll(peer)
 	check("close with unsent data", errors.Join(err, want("bytes", len(got), len(big)), want("same", bytes.Equal(got, big), true)))
+	// A write that fills the send ring (64 KiB) exactly, then nothing: the
+	// pump keeps the ring's end back for a next write that does not come,
+	// and must send it when its short wait ends, or the peer never gets it.
+	fd, peer = pair()
+	whole := big[:64<<10]
+	err = writeAll(fd, whole)
+	got = make([]byte, len(whole))
+	peer.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err2 = io.ReadFull(peer, got)
+	check("write that fills the ring", errors.Join(err, err2, want("same", bytes.Equal(got, whole), true)))
+	syscall.Close(fd)
+	peer.Close()
+
 	acceptChecks()
 	fmt.Println("streams done")
 }
