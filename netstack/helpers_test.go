@@ -76,6 +76,19 @@ func pair(t testing.TB) (a, b *Stack, epA *channel.Endpoint) {
 	return a, b, epA
 }
 
+// connected returns pair's stacks with a TCP connection between them: c on
+// A (10.0.0.1), connected to s on B (10.0.0.2).
+func connected(t testing.TB, ctx context.Context) (a, b *Stack, c, s int) {
+	t.Helper()
+	a, b, _ = pair(t)
+	ln := listenOn(t, b, AF_INET, sa4("10.0.0.2", 0))
+	c = mustSocket(t, a, AF_INET, SOCK_STREAM)
+	require.Equal(t, Errno(0), a.Connect(ctx, c, sa4("10.0.0.2", boundPort(t, b, ln))))
+	s, _, e := b.Accept(ctx, ln, 0)
+	require.Equal(t, Errno(0), e)
+	return a, b, c, s
+}
+
 func sa4(addr string, port int) []byte {
 	ap := netip.MustParseAddr(addr).As4()
 	b := make([]byte, 16)

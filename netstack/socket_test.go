@@ -356,12 +356,7 @@ func TestUDPEcho(t *testing.T) {
 
 func TestPeekEOFAndEPIPE(t *testing.T) {
 	ctx := testCtx(t, 10*time.Second)
-	a, b, _ := pair(t)
-	ln := listenOn(t, b, AF_INET, sa4("10.0.0.2", 0))
-	c := mustSocket(t, a, AF_INET, SOCK_STREAM)
-	require.Equal(t, ok, a.Connect(ctx, c, sa4("10.0.0.2", boundPort(t, b, ln))))
-	s, _, e := b.Accept(ctx, ln, 0)
-	require.Equal(t, ok, e)
+	a, b, c, s := connected(t, ctx)
 
 	require.Equal(t, ok, writeAll(ctx, a, c, []byte("peekaboo")))
 	buf := make([]byte, 4)
@@ -598,12 +593,7 @@ func TestManyConnectionsLoopback(t *testing.T) {
 // buffer says EAGAIN, and errors are a write's.
 func TestWriteRing(t *testing.T) {
 	ctx := testCtx(t, 10*time.Second)
-	a, b, _ := pair(t)
-	ln := listenOn(t, b, AF_INET, sa4("10.0.0.2", 0))
-	c := mustSocket(t, a, AF_INET, SOCK_STREAM)
-	require.Equal(t, ok, a.Connect(ctx, c, sa4("10.0.0.2", boundPort(t, b, ln))))
-	s, _, e := b.Accept(ctx, ln, 0)
-	require.Equal(t, ok, e)
+	a, b, c, s := connected(t, ctx)
 
 	n, e := a.WriteRing(c, []byte("end of the ring, "), []byte("start of the ring"))
 	require.Equal(t, ok, e)
