@@ -91,8 +91,9 @@ const (
 	// buf and returns how many it copied; EINVAL for a device that is not a
 	// PCI function.
 	SysPCIConfig = 0x1015
-	// SysNetTake(buf, len) blocks until there is a request (or cancel),
-	// copies it with its input data into buf and returns the bytes written.
+	// SysNetTake(buf, len, flags) blocks until there is a request (or
+	// cancel), copies it with its input data into buf and returns the bytes
+	// written. With flags TakeNoWait it says EAGAIN instead of blocking.
 	SysNetTake = 0x1020
 	// SysNetReply(id, result, data, dataLen, addr, addrLen) answers request
 	// id: result, and output data and a socket address for the caller.
@@ -196,6 +197,9 @@ const (
 	BARPrefetch = 1 << 2
 	BARUpper    = 1 << 3
 )
+
+// TakeNoWait is SysNetTake's flag for a take that does not block.
+const TakeNoWait = 1
 
 // Request is one socket call, as SysNetTake hands it over; its input data
 // (DataLen bytes) and destination address (AddrLen bytes) follow it in the

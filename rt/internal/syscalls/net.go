@@ -478,8 +478,8 @@ func (s *System) ioSize(kind uint8, addr, n uint64, access int) (uint64, linux.E
 }
 
 // netTake is SysNetTake: the next request (or cancel record) with its input.
-func (s *System) netTake(t *sched.Thread, buf, size uint64) uint64 {
-	if size < netcall.RequestSize {
+func (s *System) netTake(t *sched.Thread, buf, size, flags uint64) uint64 {
+	if size < netcall.RequestSize || flags&^netcall.TakeNoWait != 0 {
 		return neg(linux.EINVAL)
 	}
 	if c := s.net.takenClose; c > 0 {
@@ -516,6 +516,9 @@ func (s *System) netTake(t *sched.Thread, buf, size uint64) uint64 {
 			continue // interrupted while queued
 		}
 		return s.handOver(r, buf, size)
+	}
+	if flags&netcall.TakeNoWait != 0 {
+		return neg(linux.EAGAIN)
 	}
 	s.Sched.Block(t, sched.WaitFutex, netTakeKey, linux.FUTEX_BITSET_ALL, 0)
 	return 0

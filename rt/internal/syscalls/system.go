@@ -353,7 +353,7 @@ func (s *System) Dispatch(t *sched.Thread, f *sched.Frame) {
 	case linux.SYS_socketpair:
 		r = neg(linux.EOPNOTSUPP)
 	case netcall.SysNetTake:
-		r = s.netTake(t, a0, a1)
+		r = s.netTake(t, a0, a1, a2)
 	case netcall.SysNetReply:
 		r = s.netReply(a0, a1, a2, a3, a4, a5)
 	case netcall.SysNetReady:
