@@ -34,12 +34,6 @@ type stream struct {
 	rxDone, txDone bool   // no more to receive (end of file, error); no more to send
 	lastEv         uint32 // the error and hang-up events last reported
 
-	// The end of the send ring held back for the program's next write
-	// (send), and the timer that bounds the wait.
-	held     bool
-	flushDue bool
-	flush    *time.Timer
-
 	mu     sync.Mutex
 	queued []func() // to run once the send ring is empty (shutdown)
 }
@@ -155,15 +149,19 @@ func (p *stream) afterSent(fn func()) {
 }
 
 func (p *stream) run() {
-	var deadline <-chan time.Time
+	var (
+		deadline <-chan time.Time
+		flush    *time.Timer // bounds how long send holds the ring's tail
+		flushDue bool        // it fired: send everything this round
+	)
 	for {
 		closed := p.closed.Load()
 		var rxMoved bool
 		if !closed {
 			rxMoved = p.receive()
 		}
-		txMoved := p.send(!closed && !p.shutdownQueued())
-		p.flushDue = false
+		txMoved, held := p.send(!closed && !flushDue && !p.shutdownQueued())
+		flushDue = false
 		sent := p.txDone || p.h.TxHead == atomic.LoadUint32(&p.h.TxTail)
 		if sent {
 			p.mu.Lock()
@@ -185,24 +183,24 @@ func (p *stream) run() {
 			p.report(rxMoved, txMoved)
 		}
 		var flushC <-chan time.Time
-		if p.held {
-			if p.flush == nil {
-				p.flush = time.NewTimer(holdMax)
+		if held {
+			if flush == nil {
+				flush = time.NewTimer(holdMax)
 			} else {
-				p.flush.Reset(holdMax)
+				flush.Reset(holdMax)
 			}
-			flushC = p.flush.C
+			flushC = flush.C
 		}
 		select {
 		case <-p.kick:
 		case <-flushC:
-			p.flushDue = true
+			flushDue = true
 		case <-deadline:
 			p.txDone = true
 		}
 	}
-	if p.flush != nil {
-		p.flush.Stop()
+	if flush != nil {
+		flush.Stop()
 	}
 	// Forget the stream before the stack frees its id for another socket.
 	p.s.ringMu.Lock()
@@ -261,12 +259,11 @@ func (p *stream) shutdownQueued() bool {
 // send moves what the send ring holds into the stack, as far as it takes it.
 // With mayHold, while the program waits for room to write more (it filled
 // the ring), send hands over whole frames (frameBytes) and keeps the rest
-// for the next write to complete; the rest goes anyway when the flush timer
-// fires (flushDue), the socket is closed or shut down, or the program stops
-// filling the ring.
-func (p *stream) send(mayHold bool) (moved bool) {
+// for the next write to complete, and says so (held); run sends the rest
+// anyway when the flush timer fires or the socket is closed or shut down,
+// and it goes at once when the program stops filling the ring.
+func (p *stream) send(mayHold bool) (moved, held bool) {
 	h := p.h
-	p.held = false
 	for {
 		head := h.TxHead
 		used := atomic.LoadUint32(&h.TxTail) - head
@@ -274,12 +271,12 @@ func (p *stream) send(mayHold bool) (moved bool) {
 			if used != 0 {
 				atomic.StoreUint32(&h.TxHead, head+used) // nobody to send it to
 			}
-			return moved
+			return moved, false
 		}
 		if used == 0 {
 			atomic.StoreUint32(&h.TxWant, 1)
 			if atomic.LoadUint32(&h.TxTail) == head {
-				return moved
+				return moved, false
 			}
 			continue
 		}
@@ -288,7 +285,7 @@ func (p *stream) send(mayHold bool) (moved bool) {
 			continue
 		}
 		take := used
-		hold := mayHold && !p.flushDue && used > frameBytes && atomic.LoadUint32(&h.TxBlocked) != 0
+		hold := mayHold && used > frameBytes && atomic.LoadUint32(&h.TxBlocked) != 0
 		if hold {
 			take = frameBytes
 		}
@@ -304,12 +301,11 @@ func (p *stream) send(mayHold bool) (moved bool) {
 				// came before the flag.
 				atomic.StoreUint32(&h.TxWant, 1)
 				if atomic.LoadUint32(&h.TxTail) == head+used {
-					p.held = true
-					return moved
+					return moved, true
 				}
 			}
 		case e == netstack.EAGAIN || e == 0:
-			return moved // the stack says when it has room
+			return moved, false // the stack says when it has room
 		default:
 			p.fail(e)
 			moved = true

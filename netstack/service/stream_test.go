@@ -95,8 +95,9 @@ func TestSendHoldsTailForNextWrite(t *testing.T) {
 
 	// A full ring: one frame goes, the rest waits for the next write.
 	p.produce(data[:netcall.RingSize])
-	require.True(t, p.send(true))
-	require.True(t, p.held)
+	moved, held := p.send(true)
+	require.True(t, moved)
+	require.True(t, held)
 	require.Equal(t, uint32(frameBytes), p.h.TxHead)
 	require.Equal(t, uint32(1), p.h.TxWant, "the next write must poke the pump")
 
@@ -104,8 +105,9 @@ func TestSendHoldsTailForNextWrite(t *testing.T) {
 	atomic.StoreUint32(&p.h.TxBlocked, 0)
 	at := netcall.RingSize
 	p.produce(data[at : at+frameBytes])
-	require.True(t, p.send(true))
-	require.True(t, p.held)
+	moved, held = p.send(true)
+	require.True(t, moved)
+	require.True(t, held)
 	require.Equal(t, uint32(2*frameBytes), p.h.TxHead)
 
 	// Not waiting for room: everything goes.
@@ -113,23 +115,26 @@ func TestSendHoldsTailForNextWrite(t *testing.T) {
 	atomic.StoreUint32(&p.h.TxBlocked, 0)
 	p.produce(data[at : at+1000])
 	at += 1000
-	require.True(t, p.send(true))
-	require.False(t, p.held)
+	moved, held = p.send(true)
+	require.True(t, moved)
+	require.False(t, held)
 	require.Equal(t, p.h.TxTail, p.h.TxHead)
 
-	// A full ring and the flush timer has fired: everything goes.
+	// A full ring and the flush timer has fired (run then passes mayHold
+	// false): everything goes.
 	p.produce(data[at : at+netcall.RingSize])
 	at += netcall.RingSize
-	p.flushDue = true
-	require.True(t, p.send(true))
-	require.False(t, p.held)
+	moved, held = p.send(false)
+	require.True(t, moved)
+	require.False(t, held)
 	require.Equal(t, p.h.TxTail, p.h.TxHead)
 
 	// A socket being closed or shut down does not hold (mayHold false).
-	p.flushDue = false
 	require.Equal(t, netcall.RingSize, len(data)-at)
 	p.produce(data[at:])
-	require.True(t, p.send(false))
+	moved, held = p.send(false)
+	require.True(t, moved)
+	require.False(t, held)
 	require.Equal(t, p.h.TxTail, p.h.TxHead)
 
 	b := <-got
