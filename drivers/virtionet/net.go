@@ -66,10 +66,13 @@ type Config struct {
 	// returns ErrQueueFull; 0 means 100 ms, negative means do not wait.
 	SendTimeout time.Duration
 	// Receive gets each received frame (Ethernet header first) and its
-	// header, on the Run goroutine. frame is valid only during the call:
-	// it points into a DMA buffer or a scratch buffer reused for the next
-	// frame. May be nil (frames are dropped).
-	Receive func(h NetHdr, frame []byte)
+	// header, on the Run goroutine. The frame comes in the pieces it
+	// arrived in: one, or with MRG_RXBUF one per receive buffer it spans
+	// (the first holds at least RxBufSize-HdrLen bytes of a longer frame).
+	// They point into DMA buffers, valid only during the call; joining them
+	// is the callback's copy to make, so a frame is copied once. May be nil
+	// (frames are dropped).
+	Receive func(h NetHdr, frame [][]byte)
 	// LinkChange, if set, is called on the Run goroutine when the link
 	// status changes.
 	LinkChange func(up bool)
@@ -113,8 +116,8 @@ type Device struct {
 	rxq       *virtio.Queue
 	rxBufSize int
 	rxSeg     [1]virtio.Segment
-	scratch   []byte
 	pend      []pendBuf // buffers of a mergeable packet collected so far
+	pieces    [][]byte  // the frame being delivered
 	pendHdr   NetHdr
 
 	// Transmit state, guarded by txMu.
@@ -286,7 +289,7 @@ func (d *Device) setup() error {
 	rb := mem.Bytes()
 	bufs := make([]rxBuf, n)
 	d.pend = make([]pendBuf, 0, n)
-	d.scratch = make([]byte, d.maxRx)
+	d.pieces = make([][]byte, 0, n)
 	for i := range bufs {
 		off := i * d.rxBufSize
 		bufs[i] = rxBuf{b: rb[off : off+d.rxBufSize : off+d.rxBufSize], phys: mem.Phys() + uint64(off)}

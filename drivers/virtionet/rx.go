@@ -55,7 +55,7 @@ func (d *Device) rxOne(b *rxBuf, n int, bad bool) {
 			return
 		}
 		h := DecodeHdr(b.b)
-		d.deliver(h, b.b[HdrLen:n])
+		d.deliver(h, append(d.pieces[:0], b.b[HdrLen:n]), n-HdrLen)
 		d.repost(b)
 		return
 	}
@@ -85,25 +85,19 @@ func (d *Device) rxOne(b *rxBuf, n int, bad bool) {
 	if len(d.pend) < int(d.pendHdr.NumBuffers) {
 		return
 	}
-	if len(d.pend) == 1 {
-		d.deliver(d.pendHdr, b.b[HdrLen:n])
-	} else {
+	if len(d.pend) > 1 {
 		d.RxMerged.Add(1)
-		total := 0
-		for i, p := range d.pend {
-			s := p.b.b[:p.n]
-			if i == 0 {
-				s = s[HdrLen:]
-			}
-			if total+len(s) > len(d.scratch) {
-				d.RxErrors.Add(1)
-				d.dropPending()
-				return
-			}
-			total += copy(d.scratch[total:], s)
-		}
-		d.deliver(d.pendHdr, d.scratch[:total])
 	}
+	pieces, total := d.pieces[:0], 0
+	for i, p := range d.pend {
+		s := p.b.b[:p.n]
+		if i == 0 {
+			s = s[HdrLen:]
+		}
+		pieces = append(pieces, s)
+		total += len(s)
+	}
+	d.deliver(d.pendHdr, pieces, total)
 	d.dropPending()
 }
 
@@ -116,21 +110,22 @@ func (d *Device) dropPending() {
 }
 
 // deliver checks a received header against what was negotiated and hands
-// the frame to the callback.
-func (d *Device) deliver(h NetHdr, frame []byte) {
-	if !d.rxHeaderOK(&h, frame) {
+// the frame, total bytes in pieces, to the callback.
+func (d *Device) deliver(h NetHdr, frame [][]byte, total int) {
+	if !d.rxHeaderOK(&h, total) {
 		d.RxErrors.Add(1)
 		return
 	}
 	d.RxPackets.Add(1)
-	d.RxBytes.Add(uint64(len(frame)))
+	d.RxBytes.Add(uint64(total))
 	if d.cfg.Receive != nil {
 		d.cfg.Receive(h, frame)
 	}
 }
 
-func (d *Device) rxHeaderOK(h *NetHdr, frame []byte) bool {
-	if len(frame) < ethHeader || len(frame) > d.maxRx {
+// rxHeaderOK checks h for a frame of n bytes.
+func (d *Device) rxHeaderOK(h *NetHdr, n int) bool {
+	if n < ethHeader || n > d.maxRx {
 		return false
 	}
 	switch h.GSOType &^ GSOECN {
@@ -156,7 +151,7 @@ func (d *Device) rxHeaderOK(h *NetHdr, frame []byte) bool {
 		if !d.fs.Has(FeatureGuestCSUM) {
 			return false
 		}
-		if int(h.CsumStart) >= len(frame) || int(h.CsumStart)+int(h.CsumOffset)+2 > len(frame) {
+		if int(h.CsumStart) >= n || int(h.CsumStart)+int(h.CsumOffset)+2 > n {
 			return false
 		}
 	}

@@ -393,9 +393,9 @@ func (e *Endpoint) txHeader(pkt *stack.PacketBuffer) (virtionet.NetHdr, bool) {
 // deliver is the device's receive callback, on its Run goroutine.
 // Inject hands the stack a frame as if the device had received it, with the
 // header h: for fault injection (unigo.net.fuzz) and tests.
-func (e *Endpoint) Inject(h virtionet.NetHdr, frame []byte) { e.deliver(h, frame) }
+func (e *Endpoint) Inject(h virtionet.NetHdr, frame []byte) { e.deliver(h, [][]byte{frame}) }
 
-func (e *Endpoint) deliver(h virtionet.NetHdr, frame []byte) {
+func (e *Endpoint) deliver(h virtionet.NetHdr, frame [][]byte) {
 	select {
 	case <-e.closed:
 		e.RxDropped.Add(1)
@@ -406,16 +406,27 @@ func (e *Endpoint) deliver(h virtionet.NetHdr, frame []byte) {
 	d := e.dispatcher
 	own := e.addr
 	e.mu.RUnlock()
-	if d == nil || len(frame) < header.EthernetMinimumSize {
+	total := 0
+	for _, p := range frame {
+		total += len(p)
+	}
+	if d == nil || total < header.EthernetMinimumSize {
 		e.RxDropped.Add(1)
 		return
+	}
+	// The headers, contiguous: the first piece, or the first headerSplit
+	// bytes gathered when it is shorter.
+	head := frame[0]
+	var hb [headerSplit]byte
+	if n := min(total, headerSplit); len(head) < n {
+		head = hb[:gather(hb[:n], frame)]
 	}
 	vouched := h.Flags&(virtionet.HdrNeedsCsum|virtionet.HdrDataValid) != 0
-	if vouched && !ipv4HeaderOK(frame) {
+	if vouched && !ipv4HeaderOK(head) {
 		e.RxDropped.Add(1)
 		return
 	}
-	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: payload(frame)})
+	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: payload(frame, total)})
 	defer pkt.DecRef()
 	hdr, ok := pkt.LinkHeader().Consume(header.EthernetMinimumSize)
 	if !ok {
@@ -448,18 +459,44 @@ func (e *Endpoint) deliver(h virtionet.NetHdr, frame []byte) {
 // Ethernet header and the largest IPv4 and TCP headers.
 const headerSplit = header.EthernetMinimumSize + header.IPv4MaximumHeaderSize + header.TCPHeaderMaximumSize
 
-// payload copies frame into gVisor's buffer, a large frame in two chunks, the
-// headers in the first. gVisor's IPv4 layer keeps a reference to the network
-// header's chunk while it reads that header again, and reading a header out of
-// a shared chunk copies the whole chunk (buffer.Buffer.PullUp): with one chunk,
-// a 64 KiB copy for every large packet received; this way, a few hundred bytes.
-func payload(frame []byte) buffer.Buffer {
-	if len(frame) <= 2*headerSplit {
-		return buffer.MakeWithData(frame)
+// payload copies frame, total bytes in pieces, into gVisor's buffer, a large
+// frame in two chunks, the headers in the first. gVisor's IPv4 layer keeps a
+// reference to the network header's chunk while it reads that header again,
+// and reading a header out of a shared chunk copies the whole chunk
+// (buffer.Buffer.PullUp): with one chunk, a 64 KiB copy for every large
+// packet received; this way, a few hundred bytes.
+func payload(frame [][]byte, total int) buffer.Buffer {
+	if total <= 2*headerSplit {
+		v := buffer.NewView(total)
+		for _, p := range frame {
+			v.Write(p)
+		}
+		return buffer.MakeWithView(v)
 	}
-	b := buffer.MakeWithData(frame[:headerSplit])
-	b.Append(buffer.NewViewWithData(frame[headerSplit:]))
+	first, rest := buffer.NewView(headerSplit), buffer.NewView(total-headerSplit)
+	for _, p := range frame {
+		if n := min(headerSplit-first.Size(), len(p)); n > 0 {
+			first.Write(p[:n])
+			p = p[n:]
+		}
+		rest.Write(p)
+	}
+	b := buffer.MakeWithView(first)
+	b.Append(rest)
 	return b
+}
+
+// gather copies the first len(dst) bytes of pieces into dst and returns how
+// many there were.
+func gather(dst []byte, pieces [][]byte) int {
+	n := 0
+	for _, p := range pieces {
+		if n == len(dst) {
+			break
+		}
+		n += copy(dst[n:], p)
+	}
+	return n
 }
 
 // ipv4HeaderOK checks the IPv4 header checksum of an IPv4 frame (true for
