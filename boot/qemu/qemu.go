@@ -45,6 +45,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/unigo-dev/unigo/boot/status"
@@ -136,6 +137,10 @@ type Config struct {
 	Forward []Forward
 	// Verbose prints the QEMU command line to Run's stderr before starting it.
 	Verbose bool
+	// GDB, when set, is the path of a Unix socket QEMU's gdbstub listens on
+	// (-gdb unix:GDB,server=on,wait=off) while the guest runs: for gdb
+	// ("target remote GDB") or bench/guestprof, the whole-guest profiler.
+	GDB string
 	// MakeImage writes a bootable image of src to dst; nil means boot/image's
 	// WriteFile (which also takes an image it made before, unchanged). Tests
 	// replace it to boot something that is not a unigo app.
@@ -326,7 +331,12 @@ func (c Config) Command(image, cmdline string) []string {
 	// A bad network setting fails Run before this (CheckNet); here it is
 	// left out.
 	net, _ := c.netArgs()
-	return append(argv, net...)
+	argv = append(argv, net...)
+	if c.GDB != "" {
+		// In a QEMU option value a comma is written twice.
+		argv = append(argv, "-gdb", "unix:"+strings.ReplaceAll(c.GDB, ",", ",,")+",server=on,wait=off")
+	}
+	return argv
 }
 
 // CheckNet says whether Net and Forward make sense together.

@@ -82,6 +82,13 @@ func TestCommand(t *testing.T) {
 	}
 }
 
+func TestCommandGDB(t *testing.T) {
+	_, missing := kvmDevices(t)
+	got := qemu.Config{KVMDevice: missing, GDB: "/tmp/a,b/vm.gdb"}.Command("/k", "x")
+	assert.Equal(t, []string{"-gdb", "unix:/tmp/a,,b/vm.gdb,server=on,wait=off"}, got[len(got)-2:])
+	assert.NotContains(t, qemu.Config{KVMDevice: missing}.Command("/k", "x"), "-gdb")
+}
+
 func TestAccelerator(t *testing.T) {
 	usable, missing := kvmDevices(t)
 	_, err := qemu.Config{Accel: qemu.AccelKVM, KVMDevice: missing}.Accelerator()

@@ -150,6 +150,8 @@ func parseFlags(argv, env []string, stderr io.Writer) (cfg qemu.Config, rest []s
 			}
 			return err
 		})
+	fs.StringVar(&cfg.GDB, "gdb", "",
+		"serve QEMU's gdbstub on the Unix socket `PATH` while the guest runs: for gdb (target remote PATH)\nor the whole-guest profiler bench/guestprof")
 	fs.StringVar(&cfg.AppendExtra, "append-extra", "",
 		"raw kernel parameters, put before the app's environment and arguments (for debugging)")
 	fs.Usage = func() { usage(fs) }

@@ -71,6 +71,8 @@ func TestParseFlags(t *testing.T) {
 				Forward: []qemu.Forward{{Proto: "tcp", HostPort: 8080, GuestPort: 80}, {Proto: "udp", HostPort: 5353, GuestPort: 53}}}},
 		{name: "machine", argv: []string{"-machine", "q35", "/b/app"},
 			want: qemu.Config{Accel: "auto", QEMU: "qemu-system-x86_64", Memory: "256M", SMP: 1, Machine: "q35", Timeout: 10 * time.Minute, Grace: 10 * time.Second, Net: "user"}},
+		{name: "gdbstub", argv: []string{"-gdb", "/tmp/vm.gdb", "/b/app"},
+			want: qemu.Config{Accel: "auto", QEMU: "qemu-system-x86_64", Memory: "256M", SMP: 1, Machine: "microvm", Timeout: 10 * time.Minute, Grace: 10 * time.Second, Net: "user", GDB: "/tmp/vm.gdb"}},
 		{name: "bad machine", argv: []string{"-machine", "virt", "/b/app"}, wantErr: true},
 		{name: "bad forward", argv: []string{"-fwd", "80", "/b/app"}, wantErr: true},
 		{name: "no binary", argv: []string{"-v"}, wantErr: true},
@@ -452,7 +454,7 @@ func TestUsage(t *testing.T) {
 	r = command(t, nil, nil, nil)
 	r.cmd.Args = []string{r.cmd.Args[0], "-h"}
 	assert.Equal(t, 0, r.exitCode(t))
-	for _, flag := range []string{"-accel", "-m SIZE", "-smp N", "-qemu", "-timeout DURATION", "-grace DURATION", "-v", "-append-extra", "UNIGO_ACCEL", "UNIGO_QEMU",
+	for _, flag := range []string{"-accel", "-m SIZE", "-smp N", "-qemu", "-timeout DURATION", "-grace DURATION", "-v", "-append-extra", "-gdb PATH", "UNIGO_ACCEL", "UNIGO_QEMU",
 		"QEMU's -smp and -m", `-exec "go tool unigo-run -smp 4 -m 512M"`, "presses the VM's ACPI power button", "A second Ctrl-C"} {
 		assert.Contains(t, r.stderr.String(), flag)
 	}
