@@ -190,6 +190,8 @@ func files() {
 	fmt.Printf("stdout stat: err=%v mode=%v\n", err, fi.Mode())
 	_, err = os.ReadFile("/etc/passwd")
 	fmt.Printf("readfile: %v\n", err)
+	somaxconn, err := os.ReadFile("/proc/sys/net/core/somaxconn")
+	fmt.Printf("somaxconn: %q %v\n", somaxconn, err)
 	exe, err := os.Executable()
 	fmt.Printf("executable: %q %v\n", exe, err)
 	wd, err := os.Getwd()

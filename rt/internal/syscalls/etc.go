@@ -5,9 +5,12 @@ import (
 	"github.com/unigo-dev/unigo/rt/internal/linux"
 )
 
-// The files Go's resolver reads, served from memory: /etc/resolv.conf, which
-// the network service sets from DHCP or the kernel command line
-// (SysNetResolv), and fixed /etc/hosts and /etc/nsswitch.conf. They are
+// The files Go's net package reads, served from memory: /etc/resolv.conf,
+// which the network service sets from DHCP or the kernel command line
+// (SysNetResolv), fixed /etc/hosts and /etc/nsswitch.conf for the resolver, and
+// /proc/sys/net/core/somaxconn, the listen backlog net.Listen asks for (Linux's
+// default since 5.4, 4096; without the file Go asks for 128, and a burst of
+// connections beyond that waits on TCP's retransmission backoff). They are
 // read-only; their modification time is when resolv.conf last changed, so the
 // resolver's periodic stat notices a new lease.
 
@@ -15,11 +18,13 @@ const (
 	etcResolv = iota
 	etcHosts
 	etcNsswitch
+	etcSomaxconn
 )
 
 const (
-	hostsContent    = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\tunigo\n"
-	nsswitchContent = "hosts: files dns\n"
+	hostsContent     = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\tunigo\n"
+	nsswitchContent  = "hosts: files dns\n"
+	somaxconnContent = "4096\n"
 )
 
 func etcFile(p []byte) (uint64, bool) {
@@ -30,6 +35,8 @@ func etcFile(p []byte) (uint64, bool) {
 		return etcHosts, true
 	case equal(p, "/etc/nsswitch.conf"):
 		return etcNsswitch, true
+	case equal(p, "/proc/sys/net/core/somaxconn"):
+		return etcSomaxconn, true
 	}
 	return 0, false
 }
@@ -41,6 +48,8 @@ func (s *System) etcContent(i uint64) []byte {
 		return s.net.resolv[:s.net.resolvN]
 	case etcHosts:
 		return kmem.StringBytes(hostsContent)
+	case etcSomaxconn:
+		return kmem.StringBytes(somaxconnContent)
 	}
 	return kmem.StringBytes(nsswitchContent)
 }
