@@ -6,10 +6,12 @@
 // offered, MAC, MTU, STATUS, MRG_RXBUF, CSUM, GUEST_CSUM, HOST_TSO4/6,
 // GUEST_TSO4/6, EVENT_IDX and INDIRECT_DESC; see Open), the device
 // configuration (MAC address, MTU, link status), the receive buffers and
-// their recycling, mergeable-buffer reassembly, the transmit buffer pool
-// and the virtio_net_hdr in both directions. It does not own any protocol
-// above Ethernet: received frames go to a callback, frames to send come in
-// through Send; netstack/link adapts both to gVisor's netstack.
+// their recycling, collecting the mergeable buffers of one frame, the
+// transmit buffer pool and the virtio_net_hdr in both directions. It does not
+// own any protocol above Ethernet: received frames go to a callback, in the
+// pieces of DMA buffer they arrived in (the callback makes the one copy),
+// frames to send come in through Send; netstack/link adapts both to gVisor's
+// netstack.
 //
 // Context: ordinary goroutines in ring 3 (ARCHITECTURE.md decision 6), never
 // kernel context. Run is the device's service goroutine: it blocks in
