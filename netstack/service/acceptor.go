@@ -27,9 +27,11 @@ type acceptor struct {
 const retryAfter = 5 * time.Millisecond
 
 // startAcceptor puts listener k (the stack's id) in the kernel's accept-queue
-// mode and starts its acceptor, once.
+// mode and starts its acceptor, once, if k is still id (see Service.bindMu).
 func (s *Service) startAcceptor(k int32, id int) {
-	if !s.st.IsStream(id) {
+	s.bindMu.Lock()
+	defer s.bindMu.Unlock()
+	if !s.boundLocked(k, id) || !s.st.IsStream(id) {
 		return
 	}
 	s.ringMu.Lock()

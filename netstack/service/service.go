@@ -91,7 +91,17 @@ type Service struct {
 
 	mu       sync.Mutex
 	inflight map[uint32]context.CancelFunc // requests waiting on the network, by ID
-	// The kernel names sockets (its ids); the stack has its own.
+
+	// The kernel names sockets (its ids); the stack has its own. Once the
+	// taker has unbound a kernel id (OpClose), the kernel may give it to a
+	// new socket: a goroutine that looked the pair up earlier and tells the
+	// kernel about it later would describe the new socket with the old one's
+	// events, addresses or ring (a connection accepted under a reused id was
+	// served from a closed client's ring that way). So whatever tells the
+	// kernel about a kernel id checks the pair and makes its system call
+	// under bindMu (bound), which unbind needs too; and the kernel reuses an
+	// id only after the taker is done with its OpClose.
+	bindMu   sync.Mutex
 	byKernel map[int32]int
 	byStack  map[int]int32
 
@@ -188,26 +198,27 @@ func (s *Service) report() {
 		s.changedMu.Unlock()
 		recs = recs[:0]
 		s.pushMu.Lock()
+		s.bindMu.Lock()
 		for _, id := range batch {
-			s.mu.Lock()
 			k, ok := s.byStack[id]
-			s.mu.Unlock()
 			if !ok {
 				continue
 			}
 			recs = append(recs, netcall.Ready{Sock: k, Events: s.st.Readiness(id)})
 			if s.namesLocked(k, id) {
-				s.attach(k, id) // connected (a connect that did not wait)
+				s.attachLocked(k, id) // connected (a connect that did not wait)
 			}
 		}
 		if len(recs) > 0 {
 			syscall.RawSyscall(netcall.SysNetReady, uintptr(unsafe.Pointer(&recs[0])), uintptr(len(recs)), 0)
 		}
+		s.bindMu.Unlock()
 		s.pushMu.Unlock()
 	}
 }
 
-// ready reports one socket's events now.
+// ready reports one socket's events now, if the kernel's socket k is still
+// the stack's id.
 func (s *Service) ready(k int32, id int) {
 	// Reading the state and telling the kernel happen under pushMu, so the
 	// kernel's copy is always the latest reading: unordered, a goroutine
@@ -215,19 +226,36 @@ func (s *Service) ready(k int32, id int) {
 	// completed would look unconnected again).
 	s.pushMu.Lock()
 	defer s.pushMu.Unlock()
+	s.bindMu.Lock()
+	defer s.bindMu.Unlock()
+	if !s.boundLocked(k, id) {
+		return // closed: k may name another socket now
+	}
 	r := netcall.Ready{Sock: k, Events: s.st.Readiness(id)}
 	syscall.RawSyscall(netcall.SysNetReady, uintptr(unsafe.Pointer(&r)), 1, 0)
 }
 
 // names gives the kernel a socket's addresses, for getsockname and
-// getpeername.
+// getpeername, if the kernel's socket k is still the stack's id.
 func (s *Service) names(k int32, id int) {
 	s.pushMu.Lock()
 	defer s.pushMu.Unlock()
-	s.namesLocked(k, id)
+	s.bindMu.Lock()
+	defer s.bindMu.Unlock()
+	if s.boundLocked(k, id) {
+		s.namesLocked(k, id)
+	}
 }
 
-// namesLocked also says whether the socket is connected (has a peer).
+// boundLocked says whether the kernel's socket k is the stack's id (bindMu
+// held).
+func (s *Service) boundLocked(k int32, id int) bool {
+	got, ok := s.byKernel[k]
+	return ok && got == id
+}
+
+// namesLocked also says whether the socket is connected (has a peer). The
+// caller holds pushMu and bindMu and has checked that k is id.
 func (s *Service) namesLocked(k int32, id int) bool {
 	local, _ := s.st.GetSockName(id)
 	peer, _ := s.st.GetPeerName(id)
@@ -244,16 +272,16 @@ func (s *Service) namesLocked(k int32, id int) bool {
 
 // sock is the stack's id of the kernel's socket k.
 func (s *Service) sock(k int32) (int, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.bindMu.Lock()
+	defer s.bindMu.Unlock()
 	id, ok := s.byKernel[k]
 	return id, ok
 }
 
 // bind records that the kernel's socket k is the stack's id.
 func (s *Service) bind(k int32, id int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.bindMu.Lock()
+	defer s.bindMu.Unlock()
 	if old, ok := s.byKernel[k]; ok {
 		delete(s.byStack, old) // a late close: the kernel reused the id
 	}
@@ -262,8 +290,8 @@ func (s *Service) bind(k int32, id int) {
 
 // unbind forgets the kernel's socket k, returning the stack's id.
 func (s *Service) unbind(k int32) (int, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.bindMu.Lock()
+	defer s.bindMu.Unlock()
 	id, ok := s.byKernel[k]
 	if ok {
 		delete(s.byKernel, k)

@@ -57,11 +57,21 @@ const frameBytes = 45 * 1448
 // within a fraction of this once it is told there is room.
 const holdMax = 2 * time.Millisecond
 
-// attach gives socket k (the stack's id) rings if it is a connected stream and
-// has none, and starts its pump. The kernel refuses while a forwarded read or
-// write on it is in flight (EBUSY): a later report tries again. A socket the
-// kernel has no ring memory for stays forwarded.
+// attach gives the kernel's socket k rings if it is still the stack's id (see
+// Service.bindMu), a connected stream and has none, and starts its pump.
 func (s *Service) attach(k int32, id int) {
+	s.bindMu.Lock()
+	defer s.bindMu.Unlock()
+	if s.boundLocked(k, id) {
+		s.attachLocked(k, id)
+	}
+}
+
+// attachLocked is attach for a caller that holds bindMu and has checked k is
+// id. The kernel refuses while a forwarded read or write on it is in flight
+// (EBUSY): a later report tries again. A socket the kernel has no ring memory
+// for stays forwarded.
+func (s *Service) attachLocked(k int32, id int) {
 	s.attachMu.Lock()
 	defer s.attachMu.Unlock()
 	if !s.unattached(id) || !s.st.IsStream(id) {
