@@ -140,8 +140,12 @@ const (
 	// SysNetAcceptPush(listener, sock) queues the reserved connection sock
 	// for the program's accept. EAGAIN: the queue is full (try again
 	// later); EBADF: the listener is closed, and the kernel has closed
-	// sock (OpClose follows).
+	// sock (OpClose follows). A listener of NoListener gives sock back
+	// that way on purpose.
 	SysNetAcceptPush = 0x102B
+	// NoListener is no socket id: SysNetAcceptPush(NoListener, sock)
+	// closes a reserved sock whose listener the service knows is gone.
+	NoListener = MaxSockets
 )
 
 // Device kinds.

@@ -56,7 +56,8 @@ func (s *Service) acceptorOf(id int) *acceptor {
 
 func (a *acceptor) poke() { a.kick.poke() }
 
-// stop is the listener's OpClose.
+// stop is the listener's OpClose: the acceptor closes the listener in the
+// stack once it has stopped using it.
 func (a *acceptor) stop() {
 	a.closed.Store(true)
 	a.poke()
@@ -68,9 +69,16 @@ func (a *acceptor) run() {
 		}
 		<-a.kick
 	}
+	// Forget the acceptor before the stack frees the listener's id for
+	// another socket, as a pump does (stream.run): while the map names it,
+	// the stack's events for that id come here, and a new socket's would be
+	// lost (a client whose connection completed was never reported, and
+	// its byte never reached the server, in TestNetStreams' accept burst).
 	a.s.ringMu.Lock()
 	delete(a.s.acceptors, a.id)
+	delete(a.s.ringless, a.id)
 	a.s.ringMu.Unlock()
+	a.s.st.Close(context.Background(), a.id)
 }
 
 // acceptOne takes one pending connection from the stack and queues it in the
@@ -99,16 +107,27 @@ func (a *acceptor) acceptOne() bool {
 	s.attach(k, n)
 	s.ready(k, n)
 	for {
-		_, _, errno := syscall.RawSyscall(netcall.SysNetAcceptPush, uintptr(a.k), uintptr(k), 0)
-		switch {
-		case errno == 0:
-			return true
-		case errno == syscall.EAGAIN && !a.closed.Load():
-			time.Sleep(retryAfter) // the queue is full: the program accepts slower than they come
-		default:
-			// The listener is closed; the kernel closed k too, and its
-			// OpClose closes the connection here.
-			return false
+		if errno := a.push(k); errno != syscall.EAGAIN {
+			// EBADF: the listener is closed; the kernel closed k too, and
+			// its OpClose closes the connection here.
+			return errno == 0
 		}
+		time.Sleep(retryAfter) // the queue is full: the program accepts slower than they come
 	}
+}
+
+// push queues the reserved connection k on the listener, under the binding
+// check (Service.bindMu): once the listener is unbound, the kernel may have
+// given its id to another listener, so k goes back to the kernel instead
+// (NoListener), which closes it.
+func (a *acceptor) push(k int32) syscall.Errno {
+	s := a.s
+	s.bindMu.Lock()
+	defer s.bindMu.Unlock()
+	l := uintptr(a.k)
+	if !s.boundLocked(a.k, a.id) {
+		l = netcall.NoListener
+	}
+	_, _, errno := syscall.RawSyscall(netcall.SysNetAcceptPush, l, uintptr(k), 0)
+	return errno
 }

@@ -354,10 +354,9 @@ func (s *Service) take() {
 			if id, ok := s.unbind(req.Sock); ok {
 				if p := s.streamOf(id); p != nil {
 					p.close() // its pump sends what is left, then closes
+				} else if a := s.acceptorOf(id); a != nil {
+					a.stop() // it forgets itself, then closes the listener
 				} else {
-					if a := s.acceptorOf(id); a != nil {
-						a.stop()
-					}
 					s.ringMu.Lock()
 					delete(s.ringless, id) // the stack may give the id to a new socket
 					s.ringMu.Unlock()

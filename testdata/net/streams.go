@@ -41,7 +41,16 @@ func streams() {
 			c, _ := ln.Accept()
 			accepted <- c
 		}()
-		if err := syscall.Connect(fd, &syscall.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		// A blocking connect that a signal interrupts (Go preempts with
+		// SIGURG) is restarted, as on Linux, and then says EALREADY while
+		// the handshake goes on and EISCONN once it is done.
+		sa := &syscall.SockaddrInet4{Port: port, Addr: [4]byte{127, 0, 0, 1}}
+		err = syscall.Connect(fd, sa)
+		for err == syscall.EALREADY || err == syscall.EINTR {
+			time.Sleep(time.Millisecond)
+			err = syscall.Connect(fd, sa)
+		}
+		if err != nil && err != syscall.EISCONN {
 			fmt.Println("connect:", err)
 			os.Exit(1)
 		}
