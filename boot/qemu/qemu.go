@@ -333,10 +333,16 @@ func (c Config) Command(image, cmdline string) []string {
 	net, _ := c.netArgs()
 	argv = append(argv, net...)
 	if c.GDB != "" {
-		// In a QEMU option value a comma is written twice.
-		argv = append(argv, "-gdb", "unix:"+strings.ReplaceAll(c.GDB, ",", ",,")+",server=on,wait=off")
+		argv = append(argv, "-gdb", listenUnix(c.GDB))
 	}
 	return argv
+}
+
+// listenUnix is the QEMU character device that listens on Unix socket path
+// and lets the guest start before anyone connects.
+func listenUnix(path string) string {
+	// In a QEMU option value a comma is written twice.
+	return "unix:" + strings.ReplaceAll(path, ",", ",,") + ",server=on,wait=off"
 }
 
 // CheckNet says whether Net and Forward make sense together.

@@ -108,8 +108,7 @@ func Run(ctx context.Context, c Config, binary string, args, env []string, stdou
 		if len(qmpPath) > maxSocketPath {
 			return failed(fmt.Errorf("the QMP socket path %s is over the %d bytes a Unix socket address holds: point TMPDIR at a shorter directory", qmpPath, maxSocketPath))
 		}
-		// In a QEMU option value a comma is written twice.
-		argv = append(argv, "-qmp", "unix:"+strings.ReplaceAll(qmpPath, ",", ",,")+",server=on,wait=off")
+		argv = append(argv, "-qmp", listenUnix(qmpPath))
 	}
 	if c.Verbose && stderr != nil {
 		fmt.Fprintln(stderr, shellJoin(argv))
