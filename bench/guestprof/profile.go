@@ -36,7 +36,7 @@ func loadSymbols(path string) (*symtab, error) {
 
 // name is the function holding pc, or pc in hex.
 func (t *symtab) name(pc uint64) string {
-	i, _ := slices.BinarySearchFunc(t.funcs, pc, func(s elf.Symbol, pc uint64) int {
+	i, found := slices.BinarySearchFunc(t.funcs, pc, func(s elf.Symbol, pc uint64) int {
 		if pc < s.Value {
 			return 1
 		}
@@ -45,7 +45,7 @@ func (t *symtab) name(pc uint64) string {
 		}
 		return 0
 	})
-	if i < len(t.funcs) && pc >= t.funcs[i].Value && (t.funcs[i].Size == 0 || pc < t.funcs[i].Value+t.funcs[i].Size) {
+	if found {
 		return t.funcs[i].Name
 	}
 	return fmt.Sprintf("%#x", pc)
