@@ -95,12 +95,12 @@ type Service struct {
 	// The kernel names sockets (its ids); the stack has its own. Once the
 	// taker has unbound a kernel id (OpClose), the kernel may give it to a
 	// new socket: a goroutine that looked the pair up earlier and tells the
-	// kernel about it later would describe the new socket with the old one's
-	// events, addresses or ring (a connection accepted under a reused id was
-	// served from a closed client's ring that way). So whatever tells the
+	// kernel about it later (a lingering pump's report, the reporter's
+	// batch, a forwarded call's last word) would describe the new socket
+	// with the old one's events, addresses or ring. So whatever tells the
 	// kernel about a kernel id checks the pair and makes its system call
-	// under bindMu (bound), which unbind needs too; and the kernel reuses an
-	// id only after the taker is done with its OpClose.
+	// under bindMu (boundLocked), which unbind needs too; and the kernel
+	// reuses an id only after the taker is done with its OpClose.
 	bindMu   sync.Mutex
 	byKernel map[int32]int
 	byStack  map[int]int32
