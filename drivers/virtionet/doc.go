@@ -16,7 +16,10 @@
 // Context: ordinary goroutines in ring 3 (ARCHITECTURE.md decision 6), never
 // kernel context. Run is the device's service goroutine: it blocks in
 // virtio.Interrupt.Wait, acknowledges the interrupt, drains the used rings
-// and re-arms notifications. Send may be called from any goroutine. Code here
+// and re-arms notifications. Before it blocks again it yields, when what it
+// delivered asked for that (Config.Receive's urgent), so the goroutines the
+// frames woke run at once rather than wait behind a P the blocked driver
+// still holds. Send may be called from any goroutine. Code here
 // allocates only while opening the device and when a sender has to wait for
 // ring space; the receive and transmit paths reuse DMA buffers.
 //

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,13 +67,19 @@ type Config struct {
 	// returns ErrQueueFull; 0 means 100 ms, negative means do not wait.
 	SendTimeout time.Duration
 	// Receive gets each received frame (Ethernet header first) and its
-	// header, on the Run goroutine. The frame comes in the pieces it
-	// arrived in: one, or with MRG_RXBUF one per receive buffer it spans
-	// (the first holds at least RxBufSize-HdrLen bytes of a longer frame).
-	// They point into DMA buffers, valid only during the call; joining them
-	// is the callback's copy to make, so a frame is copied once. May be nil
-	// (frames are dropped).
-	Receive func(h NetHdr, frame [][]byte)
+	// header, on the Run goroutine, and says whether the frame is urgent:
+	// whether what it woke (a sender waiting for an acknowledgement, say)
+	// should run before Run waits for the device again. Run then yields
+	// its P first; otherwise what the frame woke waits for Go's sysmon to
+	// take the P back, and frames arriving meanwhile are handled in the
+	// same batch (for TCP data, one acknowledgement for several frames).
+	// The frame comes in the pieces it arrived in: one, or with MRG_RXBUF
+	// one per receive buffer it spans (the first holds at least
+	// RxBufSize-HdrLen bytes of a longer frame). They point into DMA
+	// buffers, valid only during the call; joining them is the callback's
+	// copy to make, so a frame is copied once. May be nil (frames are
+	// dropped).
+	Receive func(h NetHdr, frame [][]byte) (urgent bool)
 	// LinkChange, if set, is called on the Run goroutine when the link
 	// status changes.
 	LinkChange func(up bool)
@@ -119,6 +126,7 @@ type Device struct {
 	pend      []pendBuf // buffers of a mergeable packet collected so far
 	pieces    [][]byte  // the frame being delivered
 	pendHdr   NetHdr
+	rxUrgent  bool // an urgent frame was delivered (serviceRx)
 
 	// Transmit state, guarded by txMu.
 	txMu      sync.Mutex
@@ -365,7 +373,9 @@ func (d *Device) MaxFrame() int {
 // must run in exactly one goroutine; receive callbacks run in it.
 //
 // Each round drains the receive ring (delivering frames and reposting their
-// buffers), reclaims finished transmissions, then re-arms notifications with
+// buffers) and reclaims finished transmissions. If that delivered an urgent
+// frame or woke a sender, it yields and goes round again; otherwise it
+// re-arms notifications with
 // the core's race protocol (EnableInterrupts false means entries arrived
 // meanwhile: go round again instead of sleeping), then blocks in Wait and
 // acknowledges the interrupt, re-reading the link status on a
@@ -375,24 +385,37 @@ func (d *Device) Run() error {
 		if d.closed.Load() {
 			return ErrClosed
 		}
-		if err := d.serviceRx(); err != nil {
+		urgent, err := d.serviceRx()
+		if err != nil {
 			virtio.Fail(d.t)
 			return err
 		}
 		d.txMu.Lock()
-		d.reclaimLocked()
+		woke := d.reclaimLocked()
+		err = d.txBroken
+		d.txMu.Unlock()
+		if err != nil {
+			virtio.Fail(d.t)
+			return err
+		}
+		if urgent || woke {
+			// The goroutines this round woke wait for a P. Blocking now
+			// would keep this goroutine's P in the kernel with it until
+			// Go's sysmon takes it back, 20 µs or (under TCG) a few
+			// hundred later; yielding first lets them run on this
+			// thread, and what they send or receive meanwhile is looked
+			// at in the next round.
+			runtime.Gosched()
+			continue
+		}
+		d.txMu.Lock()
 		txArmed := true
 		if d.txWaiters > 0 {
 			txArmed = d.txq.EnableInterrupts()
 		} else {
 			d.txq.DisableInterrupts()
 		}
-		err := d.txBroken
 		d.txMu.Unlock()
-		if err != nil {
-			virtio.Fail(d.t)
-			return err
-		}
 		if !txArmed || !d.rxq.EnableInterrupts() {
 			continue
 		}

@@ -20,13 +20,14 @@ func (d *Device) repost(b *rxBuf) {
 	}
 }
 
-// serviceRx drains the receive ring, delivers frames and reposts buffers.
-func (d *Device) serviceRx() error {
+// serviceRx drains the receive ring, delivers frames and reposts buffers;
+// urgent says whether the callback called any delivered frame urgent.
+func (d *Device) serviceRx() (urgent bool, err error) {
 	popped := false
 	for {
 		u, ok, err := d.rxq.Pop()
 		if errors.Is(err, virtio.ErrUsedIndex) {
-			return fmt.Errorf("%w: receive queue: %w", ErrDeviceBroken, err)
+			return d.takeUrgent(), fmt.Errorf("%w: receive queue: %w", ErrDeviceBroken, err)
 		}
 		if !ok {
 			if err != nil { // an id out of range or not in flight: entry consumed
@@ -42,7 +43,15 @@ func (d *Device) serviceRx() error {
 	if popped {
 		d.rxq.Kick()
 	}
-	return nil
+	return d.takeUrgent(), nil
+}
+
+// takeUrgent reports whether a frame delivered since the last call was
+// urgent, and forgets it.
+func (d *Device) takeUrgent() bool {
+	u := d.rxUrgent
+	d.rxUrgent = false
+	return u
 }
 
 // rxOne handles one used receive buffer holding n bytes; bad means the
@@ -118,8 +127,8 @@ func (d *Device) deliver(h NetHdr, frame [][]byte, total int) {
 	}
 	d.RxPackets.Add(1)
 	d.RxBytes.Add(uint64(total))
-	if d.cfg.Receive != nil {
-		d.cfg.Receive(h, frame)
+	if d.cfg.Receive != nil && d.cfg.Receive(h, frame) {
+		d.rxUrgent = true
 	}
 }
 

@@ -246,8 +246,8 @@ func (d *Device) freeSlot(s *txSlot) {
 }
 
 // reclaimLocked takes finished transmissions back and wakes waiting
-// senders. Called with txMu held.
-func (d *Device) reclaimLocked() {
+// senders; woke says whether there were any. Called with txMu held.
+func (d *Device) reclaimLocked() (woke bool) {
 	freed := false
 	for {
 		u, ok, err := d.txq.Pop()
@@ -268,5 +268,7 @@ func (d *Device) reclaimLocked() {
 	if (freed || d.txBroken != nil) && d.txWaiters > 0 {
 		close(d.txWake)
 		d.txWake = make(chan struct{})
+		return true
 	}
+	return false
 }
