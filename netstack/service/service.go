@@ -36,7 +36,7 @@
 //     forwarded one would wait for a P that only it holds).
 //   - A connected TCP socket's reads and writes (read, readv, recvfrom,
 //     recvmsg, write, writev, sendto, sendmsg) are served in the kernel from
-//     the socket's two rings, 64 KiB each, in memory the kernel allocates and
+//     the socket's two rings, 256 KiB each, in memory the kernel allocates and
 //     maps for the service (netcall's "Rings"; stream.go here). The kernel
 //     copies between the caller's buffers and the rings, so the call costs
 //     no thread switch and no P handoff; a pump goroutine per socket moves
@@ -45,14 +45,14 @@
 //     receive ring was full or the send ring empty). The pump reports
 //     readiness only when the program found a ring empty or full
 //     (RxBlocked, TxBlocked), which is the edge epoll needs. While the
-//     program keeps the send ring full, the pump hands the stack one TSO
-//     frame's worth at a time and keeps the ring's last few hundred bytes
-//     for the program's next write (at most 2 ms), so each round leaves as
-//     one frame, not a frame and a runt (stream.go). A socket gets its
+//     program keeps the send ring full, the pump hands the stack whole TSO
+//     frames' worth and keeps the rest, less than a frame, for the
+//     program's next write (at most 2 ms), so the round leaves as full
+//     frames, not full frames and a runt (stream.go). A socket gets its
 //     rings when it is accepted or its connect completes, and only while no
 //     forwarded read or write on it is in flight; it keeps them until it is
 //     closed, when the pump sends what the send ring still holds and gives
-//     them back. Ring memory is bounded (1/8 of the machine, 1024 sockets):
+//     them back. Ring memory is bounded (1/4 of the machine, 1024 sockets):
 //     a socket without rings has its calls forwarded, as below.
 //   - accept and accept4 on a TCP listener are served in the kernel from the
 //     listener's queue (netcall's "Accept queues"; acceptor.go here): an

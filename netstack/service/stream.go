@@ -42,13 +42,14 @@ type stream struct {
 // send ring holds to a peer that does not take it.
 const lingerMax = 60 * time.Second
 
-// frameBytes is the most the pump hands the stack at once while the program
-// is still writing: 45 segments of 1,448 bytes (a 1,500-byte MTU with TCP
+// frameBytes is the unit the pump hands the stack in while the program is
+// still writing: 45 segments of 1,448 bytes (a 1,500-byte MTU with TCP
 // timestamps), which the stack sends as one TSO frame when the window allows
 // (its bound is 65,314 bytes: netstack/link's GSO size less TCP's header
-// allowance). Handed the whole 64 KiB ring, it sends two frames, the second
-// of a few hundred bytes, and every frame costs the stack, the device and the
-// peer's ACK about the same whatever its size.
+// allowance). The pump hands over the ring's whole frames and keeps the rest,
+// less than a frame, for the next write: handed everything, the stack sends
+// the rest as a frame of its own, a few hundred bytes, and every frame costs
+// the stack, the device and the peer's ACK about the same whatever its size.
 const frameBytes = 45 * 1448
 
 // holdMax bounds how long the pump keeps the end of the send ring back for
@@ -297,7 +298,7 @@ func (p *stream) send(mayHold bool) (moved, held bool) {
 		take := used
 		hold := mayHold && used > frameBytes && atomic.LoadUint32(&h.TxBlocked) != 0
 		if hold {
-			take = frameBytes
+			take = used - used%frameBytes
 		}
 		off := head & (netcall.RingSize - 1)
 		first := min(take, netcall.RingSize-off)

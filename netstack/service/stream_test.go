@@ -75,7 +75,9 @@ func TestSendHoldsTailForNextWrite(t *testing.T) {
 	c, s := loopbackPair(t, ctx, st)
 	p := ringStream(st, c)
 
-	data := make([]byte, 3*netcall.RingSize+frameBytes+1000)
+	// The whole frames a full ring holds.
+	const whole = netcall.RingSize - netcall.RingSize%frameBytes
+	data := make([]byte, 3*netcall.RingSize+whole+1000)
 	for i := range data {
 		data[i] = byte(i * 7 / 3)
 	}
@@ -93,25 +95,25 @@ func TestSendHoldsTailForNextWrite(t *testing.T) {
 		got <- buf[:n]
 	}()
 
-	// A full ring: one frame goes, the rest waits for the next write.
+	// A full ring: its whole frames go, the rest waits for the next write.
 	p.produce(data[:netcall.RingSize])
 	moved, held := p.send(true)
 	require.True(t, moved)
 	require.True(t, held)
-	require.Equal(t, uint32(frameBytes), p.h.TxHead)
+	require.Equal(t, uint32(whole), p.h.TxHead)
 	require.Equal(t, uint32(1), p.h.TxWant, "the next write must poke the pump")
 
-	// The program fills the ring again: the next frame spans the ring's end.
+	// The program fills the ring again: the next frames span the ring's end.
 	atomic.StoreUint32(&p.h.TxBlocked, 0)
 	at := netcall.RingSize
-	p.produce(data[at : at+frameBytes])
+	p.produce(data[at : at+whole])
 	moved, held = p.send(true)
 	require.True(t, moved)
 	require.True(t, held)
-	require.Equal(t, uint32(2*frameBytes), p.h.TxHead)
+	require.Equal(t, uint32(2*whole), p.h.TxHead)
 
 	// Not waiting for room: everything goes.
-	at += frameBytes
+	at += whole
 	atomic.StoreUint32(&p.h.TxBlocked, 0)
 	p.produce(data[at : at+1000])
 	at += 1000

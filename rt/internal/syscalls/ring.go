@@ -21,10 +21,11 @@ import (
 
 const (
 	// maxRings bounds the sockets with rings; ringBudget the share of memory
-	// they may take (1/ringBudget of the machine). A socket without rings
-	// has its calls forwarded, as before.
+	// they may take (1/ringBudget of the machine: 127 sockets in 256 MiB,
+	// each 516 KiB). A socket without rings has its calls forwarded, as
+	// before.
 	maxRings   = 1024
-	ringBudget = 8
+	ringBudget = 4
 	// ringKeyBase is the futex key a blocking caller waits on for ring i.
 	ringKeyBase = 0xFFFF_FF00_0003_0000
 	ringMask    = netcall.RingSize - 1
