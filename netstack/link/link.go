@@ -518,14 +518,11 @@ func carriesTCPData(frame []byte) bool {
 	)
 	switch header.Ethernet(frame).Type() {
 	case header.IPv4ProtocolNumber:
-		ip := header.IPv4(frame[header.EthernetMinimumSize:])
-		if len(ip) < header.IPv4MinimumSize {
+		ip, ok := ipv4Header(frame)
+		if !ok {
 			return false
 		}
 		hl := int(ip.HeaderLength())
-		if hl < header.IPv4MinimumSize || hl > len(ip) {
-			return false
-		}
 		proto, payload, l4 = ip.TransportProtocol(), int(ip.TotalLength())-hl, ip[hl:]
 	case header.IPv6ProtocolNumber:
 		ip := header.IPv6(frame[header.EthernetMinimumSize:])
@@ -547,16 +544,23 @@ func carriesTCPData(frame []byte) bool {
 // packets it is told are valid. A header too short for its length field is
 // left to gVisor, which drops it as malformed.
 func ipv4HeaderOK(frame []byte) bool {
+	ip, ok := ipv4Header(frame)
+	return !ok || ip.IsChecksumValid()
+}
+
+// ipv4Header returns the IPv4 header of frame, whose headers it holds
+// contiguously, if frame is IPv4 and the header's length field fits.
+func ipv4Header(frame []byte) (header.IPv4, bool) {
 	if header.Ethernet(frame).Type() != header.IPv4ProtocolNumber {
-		return true
+		return nil, false
 	}
 	ip := header.IPv4(frame[header.EthernetMinimumSize:])
 	if len(ip) < header.IPv4MinimumSize {
-		return true
+		return nil, false
 	}
 	hl := int(ip.HeaderLength())
 	if hl < header.IPv4MinimumSize || hl > len(ip) {
-		return true
+		return nil, false
 	}
-	return ip.IsChecksumValid()
+	return ip, true
 }
