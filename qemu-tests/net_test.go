@@ -130,6 +130,15 @@ func TestNetEcho(t *testing.T) {
 		assert.Contains(t, console, "echoed 1048576 bytes, hash matches: true, err <nil>")
 		assert.Contains(t, console, "local address 10.0.2.15\n", "the address from QEMU's DHCP server")
 	})
+	t.Run("guest dials, small rings", func(t *testing.T) {
+		// 80 connections held open first: large rings stop at an eighth of
+		// a 256 MiB guest's memory (63 sockets), so this one's are small.
+		t.Parallel()
+		port := hostEcho(t)
+		console, res := boot(t, "net", vm{}, "echo", fmt.Sprintf("10.0.2.2:%d", port), "1048576", "80")
+		assert.Equal(t, 0, res.ExitCode)
+		assert.Contains(t, console, "echoed 1048576 bytes, hash matches: true, err <nil>")
+	})
 	t.Run("host dials", func(t *testing.T) {
 		t.Parallel()
 		hp := freePort(t)

@@ -33,8 +33,9 @@
 // maps for it, and from then on the kernel serves read, write and their
 // relatives itself, copying between the caller's buffers and the rings with
 // no thread switch. Layout: a RingHeader page, then the receive ring, then the
-// send ring, RingSize bytes each. Each ring has one producer and one consumer
-// and free-running 32-bit indices (an index's byte is at index mod RingSize):
+// send ring, RingHeader.Size bytes each. Each ring has one producer and one
+// consumer and free-running 32-bit indices (an index's byte is at index mod
+// Size):
 // the service produces into the receive ring from the stack and consumes the
 // send ring into it; the kernel does the opposite for the program.
 //
@@ -260,17 +261,23 @@ type Ready struct {
 // partial write, as Linux may do) and a reply's output.
 const MaxData = 64 << 10
 
-// RingSize is the size of each of a socket's two rings (a power of two).
-// Every time a ring fills or empties the program waits and the service's pump
-// runs a round: with 64 KiB rings that was every frame, and bulk ran at half
-// the rate it runs with 256 KiB in both directions (docs/perf.md).
-const RingSize = 256 << 10
+// Ring sizes, powers of two. Every time a ring fills or empties the program
+// waits and the service's pump runs a round: with 64 KiB rings that was every
+// frame, and bulk ran at half the rate it runs with 256 KiB, in both
+// directions (docs/perf.md). Small rings let more sockets have rings in the
+// same memory: the kernel gives a socket large ones while large ones take at
+// most half of its ring memory, small ones after that.
+const (
+	RingSizeLarge = 256 << 10
+	RingSizeSmall = 64 << 10
+)
 
 // RingHeaderSize is the size of the page before the rings.
 const RingHeaderSize = 4096
 
-// RingBytes is the size of a socket's rings with their header.
-const RingBytes = RingHeaderSize + 2*RingSize
+// RingBytes is the size of a socket's two rings of size bytes each, with
+// their header.
+func RingBytes(size uint32) int { return RingHeaderSize + 2*int(size) }
 
 // RingHeader is the shared state at the start of a socket's rings.
 type RingHeader struct {
@@ -290,6 +297,9 @@ type RingHeader struct {
 	TxWant    uint32 // the service waits for data in the send ring
 	RxBlocked uint32 // the program waits for data in the receive ring
 	TxBlocked uint32 // the program waits for room in the send ring
+	// Size (the kernel's, set before it hands the rings over): each ring's
+	// size, RingSizeLarge or RingSizeSmall. The kernel goes by its own copy.
+	Size uint32
 }
 
 // AcceptQueueMax bounds the connections queued on a listener.

@@ -25,6 +25,7 @@ type stream struct {
 	id   int   // the stack's id
 	slot uint32
 	h    *netcall.RingHeader
+	size uint32 // each ring's, as the kernel chose it
 	rx   []byte // receive ring: the pump produces
 	tx   []byte // send ring: the pump consumes
 
@@ -90,17 +91,22 @@ func (s *Service) attachLocked(k int32, id int) {
 		s.ringMu.Unlock()
 		return
 	}
-	mem := hw.Mapped(a, netcall.RingBytes)
-	p := &stream{s: s, k: k, id: id, slot: slot,
-		h:    (*netcall.RingHeader)(unsafe.Pointer(&mem[0])),
-		rx:   mem[netcall.RingHeaderSize : netcall.RingHeaderSize+netcall.RingSize],
-		tx:   mem[netcall.RingHeaderSize+netcall.RingSize:],
-		kick: newKick()}
+	size := (*netcall.RingHeader)(unsafe.Pointer(&hw.Mapped(a, netcall.RingHeaderSize)[0])).Size
+	p := &stream{s: s, k: k, id: id, slot: slot, kick: newKick()}
+	p.lay(hw.Mapped(a, netcall.RingBytes(size)), size)
 	s.ringMu.Lock()
 	s.streams[id] = p
 	s.bySlot[slot] = p
 	s.ringMu.Unlock()
 	go p.run()
+}
+
+// lay places the stream's header and its two rings of size bytes each in
+// mem, as netcall's layout has them.
+func (p *stream) lay(mem []byte, size uint32) {
+	const h = netcall.RingHeaderSize
+	p.h = (*netcall.RingHeader)(unsafe.Pointer(&mem[0]))
+	p.size, p.rx, p.tx = size, mem[h:h+size], mem[h+size:]
 }
 
 // unattached says whether stack socket id has no rings and may get them.
@@ -230,17 +236,17 @@ func (p *stream) receive() (moved bool) {
 	for !p.rxDone {
 		tail := h.RxTail
 		used := tail - atomic.LoadUint32(&h.RxHead)
-		if used >= netcall.RingSize {
+		if used >= p.size {
 			// Full: ask the kernel to say when the program takes some, then
 			// look again (it may have just done so).
 			atomic.StoreUint32(&h.RxWant, 1)
-			if tail-atomic.LoadUint32(&h.RxHead) >= netcall.RingSize {
+			if tail-atomic.LoadUint32(&h.RxHead) >= p.size {
 				return moved
 			}
 			continue
 		}
-		off := tail & (netcall.RingSize - 1)
-		end := min(netcall.RingSize, off+netcall.RingSize-used)
+		off := tail & (p.size - 1)
+		end := min(p.size, off+p.size-used)
 		n, _, _, e := p.s.st.Recvfrom(context.Background(), p.id, p.rx[off:end], netstack.MSG_DONTWAIT)
 		switch {
 		case n > 0:
@@ -291,7 +297,7 @@ func (p *stream) send(mayHold bool) (moved, held bool) {
 			}
 			continue
 		}
-		if used > netcall.RingSize {
+		if used > p.size {
 			p.fail(netstack.Errno(syscall.EIO))
 			continue
 		}
@@ -300,8 +306,8 @@ func (p *stream) send(mayHold bool) (moved, held bool) {
 		if hold {
 			take = used - used%frameBytes
 		}
-		off := head & (netcall.RingSize - 1)
-		first := min(take, netcall.RingSize-off)
+		off := head & (p.size - 1)
+		first := min(take, p.size-off)
 		n, e := p.s.st.WriteRing(p.id, p.tx[off:off+first], p.tx[:take-first])
 		switch {
 		case n > 0:
@@ -348,7 +354,7 @@ func (p *stream) report(rxMoved, txMoved bool) {
 	}
 	if txMoved && atomic.SwapUint32(&h.TxBlocked, 0) != 0 {
 		need = true
-		if atomic.LoadUint32(&h.TxTail)-h.TxHead == netcall.RingSize {
+		if atomic.LoadUint32(&h.TxTail)-h.TxHead == p.size {
 			atomic.StoreUint32(&h.TxBlocked, 1)
 		}
 	}

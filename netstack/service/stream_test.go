@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/stretchr/testify/require"
 
@@ -39,14 +39,12 @@ func loopbackPair(t *testing.T, ctx context.Context, st *netstack.Stack) (client
 	return client, server
 }
 
-// ringStream is a stream over rings in Go memory, as the kernel would map
-// them, for socket id.
-func ringStream(st *netstack.Stack, id int) *stream {
-	mem := make([]byte, netcall.RingBytes)
-	return &stream{s: &Service{st: st}, id: id,
-		h:  (*netcall.RingHeader)(unsafe.Pointer(&mem[0])),
-		rx: mem[netcall.RingHeaderSize : netcall.RingHeaderSize+netcall.RingSize],
-		tx: mem[netcall.RingHeaderSize+netcall.RingSize:]}
+// ringStream is a stream over rings of size bytes in Go memory, as the
+// kernel would map them, for socket id.
+func ringStream(st *netstack.Stack, id int, size uint32) *stream {
+	p := &stream{s: &Service{st: st}, id: id}
+	p.lay(make([]byte, netcall.RingBytes(size)), size)
+	return p
 }
 
 // produce does what the kernel does for a write: copies b into the send ring
@@ -54,10 +52,10 @@ func ringStream(st *netstack.Stack, id int) *stream {
 func (p *stream) produce(b []byte) {
 	tail := p.h.TxTail
 	for i, c := range b {
-		p.tx[(tail+uint32(i))&(netcall.RingSize-1)] = c
+		p.tx[(tail+uint32(i))&(p.size-1)] = c
 	}
 	atomic.StoreUint32(&p.h.TxTail, tail+uint32(len(b)))
-	if p.h.TxTail-p.h.TxHead == netcall.RingSize {
+	if p.h.TxTail-p.h.TxHead == p.size {
 		atomic.StoreUint32(&p.h.TxBlocked, 1)
 	}
 }
@@ -67,17 +65,23 @@ func (p *stream) produce(b []byte) {
 // completes across the ring's end; without that signal, or when told to
 // flush, it sends everything. The peer gets every byte in order.
 func TestSendHoldsTailForNextWrite(t *testing.T) {
+	for _, size := range []int{netcall.RingSizeLarge, netcall.RingSizeSmall} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) { testSendHolds(t, size) })
+	}
+}
+
+func testSendHolds(t *testing.T, size int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	st, err := netstack.NewStack(netstack.Options{})
 	require.NoError(t, err)
 	defer st.Destroy()
 	c, s := loopbackPair(t, ctx, st)
-	p := ringStream(st, c)
+	p := ringStream(st, c, uint32(size))
 
 	// The whole frames a full ring holds.
-	const whole = netcall.RingSize - netcall.RingSize%frameBytes
-	data := make([]byte, 3*netcall.RingSize+whole+1000)
+	whole := size - size%frameBytes
+	data := make([]byte, 3*size+whole+1000)
 	for i := range data {
 		data[i] = byte(i * 7 / 3)
 	}
@@ -96,7 +100,7 @@ func TestSendHoldsTailForNextWrite(t *testing.T) {
 	}()
 
 	// A full ring: its whole frames go, the rest waits for the next write.
-	p.produce(data[:netcall.RingSize])
+	p.produce(data[:size])
 	moved, held := p.send(true)
 	require.True(t, moved)
 	require.True(t, held)
@@ -105,7 +109,7 @@ func TestSendHoldsTailForNextWrite(t *testing.T) {
 
 	// The program fills the ring again: the next frames span the ring's end.
 	atomic.StoreUint32(&p.h.TxBlocked, 0)
-	at := netcall.RingSize
+	at := size
 	p.produce(data[at : at+whole])
 	moved, held = p.send(true)
 	require.True(t, moved)
@@ -124,15 +128,15 @@ func TestSendHoldsTailForNextWrite(t *testing.T) {
 
 	// A full ring and the flush timer has fired (run then passes mayHold
 	// false): everything goes.
-	p.produce(data[at : at+netcall.RingSize])
-	at += netcall.RingSize
+	p.produce(data[at : at+size])
+	at += size
 	moved, held = p.send(false)
 	require.True(t, moved)
 	require.False(t, held)
 	require.Equal(t, p.h.TxTail, p.h.TxHead)
 
 	// A socket being closed or shut down does not hold (mayHold false).
-	require.Equal(t, netcall.RingSize, len(data)-at)
+	require.Equal(t, size, len(data)-at)
 	p.produce(data[at:])
 	moved, held = p.send(false)
 	require.True(t, moved)

@@ -65,7 +65,11 @@ func main() {
 		echoServe(arg(2))
 	case "echo":
 		n, _ := strconv.Atoi(arg(3))
-		echo(arg(2), n)
+		held := 0
+		if len(os.Args) > 4 {
+			held, _ = strconv.Atoi(os.Args[4])
+		}
+		echo(arg(2), n, held)
 	case "udpecho":
 		udpEcho(arg(2))
 	case "conns":
@@ -189,7 +193,18 @@ func echoServe(port string) {
 	}
 }
 
-func echo(addr string, n int) {
+// echo sends n random bytes to the echo server at addr and checks what comes
+// back, after opening held connections that stay open meanwhile: each takes
+// rings, so that with enough of them the echo's socket gets the small ones.
+func echo(addr string, n, held int) {
+	for i := 0; i < held; i++ {
+		h, err := net.Dial("tcp", addr)
+		if err != nil {
+			fmt.Println("dial:", err)
+			os.Exit(1)
+		}
+		defer h.Close()
+	}
 	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		fmt.Println("dial:", err)

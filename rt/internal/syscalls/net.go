@@ -108,9 +108,10 @@ type netState struct {
 	resolvN    int
 	resolvTime int64 // real time of the last change (ns)
 	// rings are the stream sockets' rings (ring.go); ringPages the memory
-	// they hold.
-	rings     [maxRings]ring
-	ringPages uint64
+	// they hold, largeRingPages the part of it in large rings.
+	rings          [maxRings]ring
+	ringPages      uint64
+	largeRingPages uint64
 	// takenClose is 1 + the socket whose OpClose the service took last.
 	takenClose int32
 	// on: the network service runs (SysNetStart).

@@ -16,19 +16,20 @@ import (
 // copies between the rings, which it reaches through the direct map, and the
 // caller's buffers, which it reaches through copyIn and copyOut (a bad pointer
 // is EFAULT and the ring keeps its bytes). The kernel trusts nothing in the
-// header: every offset is taken modulo RingSize, and a ring whose indices are
+// header: every offset is taken modulo the ring's size (its own record of it,
+// not the header's), and a ring whose indices are
 // further apart than its size is reported as EIO.
 
 const (
 	// maxRings bounds the sockets with rings; ringBudget the share of memory
-	// they may take (1/ringBudget of the machine: 127 sockets in 256 MiB,
-	// each 516 KiB). A socket without rings has its calls forwarded, as
-	// before.
+	// they may take (1/ringBudget of the machine), of which large rings
+	// (516 KiB a socket) take at most half and small ones (132 KiB) the
+	// rest: in 256 MiB, about 63 sockets with large rings and 250 with small.
+	// A socket without rings has its calls forwarded, as before.
 	maxRings   = 1024
 	ringBudget = 4
 	// ringKeyBase is the futex key a blocking caller waits on for ring i.
 	ringKeyBase = 0xFFFF_FF00_0003_0000
-	ringMask    = netcall.RingSize - 1
 )
 
 // Ring slot states.
@@ -46,6 +47,7 @@ type ring struct {
 	sock   int32
 	phys   uint64 // the kernel reaches it at DM+phys
 	user   uint64 // the service's mapping
+	size   uint32 // each ring's size (netcall.RingSizeLarge or RingSizeSmall)
 }
 
 func (s *System) ringHeader(r *ring) *netcall.RingHeader {
@@ -53,6 +55,9 @@ func (s *System) ringHeader(r *ring) *netcall.RingHeader {
 }
 
 func ringKey(slot int) uint64 { return ringKeyBase + uint64(slot)*4 }
+
+// ringPages is how many pages a socket's rings of size bytes take.
+func ringPages(size uint32) uint64 { return uint64(netcall.RingBytes(size)) >> mm.PageShift }
 
 // isRingWait says whether t waits on a ring (a blocking read or write).
 func isRingWait(t *sched.Thread) bool {
@@ -90,23 +95,32 @@ func (s *System) netRing(id, slotp uint64) uint64 {
 	}
 	r := &s.net.rings[slot]
 	if r.phys == 0 {
-		const pages = netcall.RingBytes >> mm.PageShift
-		if (s.net.ringPages+pages)*ringBudget > s.Mem.Frames.Total() {
+		total := s.Mem.Frames.Total()
+		size, large := uint32(netcall.RingSizeLarge), true
+		if (s.net.largeRingPages+ringPages(size))*2*ringBudget > total {
+			size, large = netcall.RingSizeSmall, false
+		}
+		pages := ringPages(size)
+		if (s.net.ringPages+pages)*ringBudget > total {
 			return neg(linux.ENOMEM)
 		}
 		pfn, ok := s.Mem.Frames.Alloc(pages, 1, s.Mem.Frames.Floor())
 		if !ok {
 			return neg(linux.ENOMEM)
 		}
-		a, e := s.Mem.MapDevice(pfn<<mm.PageShift, netcall.RingBytes, false)
+		a, e := s.Mem.MapDevice(pfn<<mm.PageShift, uint64(netcall.RingBytes(size)), false)
 		if e != 0 {
 			s.Mem.Frames.Release(pfn, pages)
 			return neg(e)
 		}
-		r.phys, r.user = pfn<<mm.PageShift, a
+		r.phys, r.user, r.size = pfn<<mm.PageShift, a, size
 		s.net.ringPages += pages
+		if large {
+			s.net.largeRingPages += pages
+		}
 	}
 	kmem.Zero(s.Mem.PT.DM+uintptr(r.phys), netcall.RingHeaderSize)
+	s.ringHeader(r).Size = r.size
 	// Until the program reads, any data is news to it.
 	s.ringHeader(r).RxBlocked = 1
 	r.state, r.sock, r.poked = ringAttached, int32(id), false
@@ -185,7 +199,8 @@ func (s *System) pokeService(slot int, want *uint32) {
 // ringEvents is the readiness of a socket with rings: EPOLLIN, EPOLLOUT and
 // EPOLLRDHUP from the rings, the rest as the service reported.
 func (s *System) ringEvents(k *sock) uint32 {
-	h := s.ringHeader(&s.net.rings[k.ring-1])
+	r := &s.net.rings[k.ring-1]
+	h := s.ringHeader(r)
 	ev := k.events &^ (linux.EPOLLIN | linux.EPOLLOUT)
 	rxEOF, rxErr, txErr := atomic.LoadUint32(&h.RxEOF), atomic.LoadUint32(&h.RxErr), atomic.LoadUint32(&h.TxErr)
 	if atomic.LoadUint32(&h.RxTail) != h.RxHead || rxEOF != 0 || rxErr != 0 {
@@ -194,7 +209,7 @@ func (s *System) ringEvents(k *sock) uint32 {
 	if rxEOF != 0 {
 		ev |= linux.EPOLLRDHUP
 	}
-	if h.TxTail-atomic.LoadUint32(&h.TxHead) < netcall.RingSize || txErr != 0 {
+	if h.TxTail-atomic.LoadUint32(&h.TxHead) < r.size || txErr != 0 {
 		ev |= linux.EPOLLOUT
 	}
 	return ev
@@ -278,14 +293,15 @@ func (s *System) ringRecv(t *sched.Thread, sk int32, nonblock bool, kind uint8, 
 	nonblock = nonblock || flags&linux.MSG_DONTWAIT != 0
 	peek := flags&msgPeek != 0
 	slot := int(s.net.socks[sk].ring - 1)
-	h := s.ringHeader(&s.net.rings[slot])
+	r := &s.net.rings[slot]
+	h := s.ringHeader(r)
 	head := h.RxHead
 	avail := atomic.LoadUint32(&h.RxTail) - head
 	// need: MSG_WAITALL on a blocking socket waits for the whole request (as
 	// much as a ring holds); otherwise any byte will do.
 	need := uint32(min(size, 1))
 	if flags&msgWaitAll != 0 && !nonblock && !peek {
-		need = uint32(min(size, netcall.RingSize))
+		need = uint32(min(size, uint64(r.size)))
 	}
 	if avail < need && atomic.LoadUint32(&h.RxEOF) == 0 && atomic.LoadUint32(&h.RxErr) == 0 {
 		atomic.StoreUint32(&h.RxBlocked, 1)
@@ -297,7 +313,7 @@ func (s *System) ringRecv(t *sched.Thread, sk int32, nonblock bool, kind uint8, 
 			return s.ringWait(t, slot)
 		}
 	}
-	if avail > netcall.RingSize {
+	if avail > r.size {
 		return neg(linux.EIO)
 	}
 	if avail == 0 && size > 0 {
@@ -308,7 +324,7 @@ func (s *System) ringRecv(t *sched.Thread, sk int32, nonblock bool, kind uint8, 
 	}
 	c := uint32(min(size, uint64(avail)))
 	if flags&msgTrunc == 0 {
-		if e := s.ringCopy(h, netcall.RingHeaderSize, head, c, kind, buf, n, true); e != 0 {
+		if e := s.ringCopy(h, r.size, netcall.RingHeaderSize, head, c, kind, buf, n, true); e != 0 {
 			return neg(e)
 		}
 	}
@@ -340,7 +356,8 @@ func (s *System) ringSend(t *sched.Thread, sk int32, nonblock bool, kind uint8, 
 	}
 	nonblock = nonblock || flags&linux.MSG_DONTWAIT != 0
 	slot := int(s.net.socks[sk].ring - 1)
-	h := s.ringHeader(&s.net.rings[slot])
+	r := &s.net.rings[slot]
+	h := s.ringHeader(r)
 	if err := linux.Errno(atomic.LoadUint32(&h.TxErr)); err != 0 {
 		if err != linux.EPIPE {
 			atomic.StoreUint32(&h.TxErr, uint32(linux.EPIPE)) // reported once, as Linux does a reset
@@ -355,22 +372,22 @@ func (s *System) ringSend(t *sched.Thread, sk int32, nonblock bool, kind uint8, 
 	}
 	tail := h.TxTail
 	used := tail - atomic.LoadUint32(&h.TxHead)
-	if used > netcall.RingSize {
+	if used > r.size {
 		return neg(linux.EIO)
 	}
-	if used == netcall.RingSize {
+	if used == r.size {
 		atomic.StoreUint32(&h.TxBlocked, 1)
 		used = tail - atomic.LoadUint32(&h.TxHead) // the service may have just consumed
-		if used == netcall.RingSize {
+		if used == r.size {
 			if nonblock {
 				return neg(linux.EAGAIN)
 			}
 			return s.ringWait(t, slot)
 		}
 	}
-	room := netcall.RingSize - used
+	room := r.size - used
 	c := uint32(min(size, uint64(room)))
-	if e := s.ringCopy(h, netcall.RingHeaderSize+netcall.RingSize, tail, c, kind, buf, n, false); e != 0 {
+	if e := s.ringCopy(h, r.size, netcall.RingHeaderSize+uintptr(r.size), tail, c, kind, buf, n, false); e != 0 {
 		return neg(e)
 	}
 	atomic.StoreUint32(&h.TxTail, tail+c)
@@ -381,14 +398,15 @@ func (s *System) ringSend(t *sched.Thread, sk int32, nonblock bool, kind uint8, 
 	return uint64(c)
 }
 
-// ringCopy copies c bytes between the ring at byte base of the rings' memory,
-// from index at, and the caller's buffer or iovec array (toUser: ring to
-// caller). The ring wraps; the caller's side goes on from where it stopped.
-func (s *System) ringCopy(h *netcall.RingHeader, base uintptr, at, c uint32, kind uint8, buf, n uint64, toUser bool) linux.Errno {
+// ringCopy copies c bytes between the ring of size bytes at byte base of the
+// rings' memory, from index at, and the caller's buffer or iovec array
+// (toUser: ring to caller). The ring wraps; the caller's side goes on from
+// where it stopped.
+func (s *System) ringCopy(h *netcall.RingHeader, size uint32, base uintptr, at, c uint32, kind uint8, buf, n uint64, toUser bool) linux.Errno {
 	mem := kmem.Addr(h) + base
 	for done := uint32(0); done < c; {
-		off := (at + done) & ringMask
-		piece := min(c-done, netcall.RingSize-off)
+		off := (at + done) & (size - 1)
+		piece := min(c-done, size-off)
 		k := mem + uintptr(off)
 		var e linux.Errno
 		switch {
