@@ -81,13 +81,27 @@ func (s *System) netRing(id, slotp uint64) uint64 {
 	if e := s.Mem.Prepare(slotp, 4, mm.Write); e != 0 {
 		return neg(e)
 	}
-	slot := -1
+	// A free slot whose memory is there, large rings first; else one without.
+	// Large memory is never given back, so once small rings exist no new
+	// slot would get large ones.
+	slot, rank := -1, 0
 	for i := range s.net.rings {
-		if r := &s.net.rings[i]; r.state == ringUnused && (r.phys != 0 || slot < 0) {
-			slot = i
-			if r.phys != 0 {
-				break // memory already there
-			}
+		r := &s.net.rings[i]
+		if r.state != ringUnused {
+			continue
+		}
+		k := 1 // no memory yet
+		switch {
+		case r.phys != 0 && r.size == netcall.RingSizeLarge:
+			k = 3
+		case r.phys != 0:
+			k = 2
+		}
+		if k > rank {
+			slot, rank = i, k
+		}
+		if k == 3 {
+			break
 		}
 	}
 	if slot < 0 {
