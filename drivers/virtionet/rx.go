@@ -27,7 +27,7 @@ func (d *Device) serviceRx() (urgent bool, err error) {
 	for {
 		u, ok, err := d.rxq.Pop()
 		if errors.Is(err, virtio.ErrUsedIndex) {
-			return d.takeUrgent(), fmt.Errorf("%w: receive queue: %w", ErrDeviceBroken, err)
+			return false, fmt.Errorf("%w: receive queue: %w", ErrDeviceBroken, err)
 		}
 		if !ok {
 			if err != nil { // an id out of range or not in flight: entry consumed
@@ -43,15 +43,8 @@ func (d *Device) serviceRx() (urgent bool, err error) {
 	if popped {
 		d.rxq.Kick()
 	}
-	return d.takeUrgent(), nil
-}
-
-// takeUrgent reports whether a frame delivered since the last call was
-// urgent, and forgets it.
-func (d *Device) takeUrgent() bool {
-	u := d.rxUrgent
-	d.rxUrgent = false
-	return u
+	urgent, d.rxUrgent = d.rxUrgent, false
+	return urgent, nil
 }
 
 // rxOne handles one used receive buffer holding n bytes; bad means the
