@@ -38,9 +38,9 @@
 //     recvmsg, write, writev, sendto, sendmsg) are served in the kernel from
 //     the socket's two rings (256 KiB each, or 64 KiB once large rings take
 //     half of the ring memory), in memory the kernel allocates and maps for
-//     the service (netcall's "Rings"; stream.go here). The kernel
-//     copies between the caller's buffers and the rings, so the call costs
-//     no thread switch and no P handoff; a pump goroutine per socket moves
+//     the service (netcall's "Rings"; stream.go here). The kernel copies
+//     between the caller's buffers and the rings, so the call costs no
+//     thread switch and no P handoff; a pump goroutine per socket moves
 //     bytes between the rings and the stack, woken by the stack (data or
 //     room arrived) or by the kernel (OpRingPoke, only when it asked: the
 //     receive ring was full or the send ring empty). The pump reports

@@ -17,8 +17,8 @@ import (
 // caller's buffers, which it reaches through copyIn and copyOut (a bad pointer
 // is EFAULT and the ring keeps its bytes). The kernel trusts nothing in the
 // header: every offset is taken modulo the ring's size (its own record of it,
-// not the header's), and a ring whose indices are
-// further apart than its size is reported as EIO.
+// not the header's), and a ring whose indices are further apart than its size
+// is reported as EIO.
 
 const (
 	// maxRings bounds the sockets with rings; ringBudget the share of memory
