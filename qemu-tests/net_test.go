@@ -421,6 +421,16 @@ func TestNetTap(t *testing.T) {
 	assert.Equal(t, 0, res.ExitCode)
 }
 
+// TestTransmitQueueWatched proves the network service names the device's
+// transmit queue to the kernel (SysQueueWatch, 0x1016 = 4118, succeeds), so
+// the program's exit waits for the frames it sent.
+func TestTransmitQueueWatched(t *testing.T) {
+	t.Parallel()
+	console, res := boot(t, "net", vm{Extra: "unigo.strace=1"}, "refused", "127.0.0.1:1")
+	assert.Equal(t, 0, res.ExitCode)
+	assert.Regexp(t, `(?m)^strace: tid \d+ 4118\(0x[0-9a-f]+, 0x[0-9a-f]+, 0x0, 0x0\) = 0$`, console)
+}
+
 // TestEntropyMixedIn proves a network program's service reads the virtio-rng
 // device and mixes its bytes into the kernel's pool (SysEntropy, 0x1014 =
 // 4116, succeeds), on a CPU that has RDRAND too: getrandom then XORs the two.

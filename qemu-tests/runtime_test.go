@@ -189,6 +189,7 @@ func TestFiles(t *testing.T) {
 	assert.Contains(t, console, "stdin: n=0 err=EOF\n")
 	assert.Contains(t, console, "readfile: open /etc/passwd: no such file or directory\n")
 	assert.Contains(t, console, `somaxconn: "4096\n" <nil>`+"\n", "net.Listen's backlog, as on Linux")
+	assert.Contains(t, console, "queue watch outside DMA: invalid argument\n")
 	assert.Contains(t, console, "executable: "+strconv.Quote(appPath(t, "probe"))+" <nil>\n")
 	assert.Contains(t, console, `getwd: "/" <nil>`+"\n")
 	assert.Contains(t, console, "stdout stat: err=<nil>")

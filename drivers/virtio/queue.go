@@ -211,6 +211,12 @@ func (q *Queue) DescAddr() uint64   { return q.phys + uint64(q.layout.DescOff) }
 func (q *Queue) DriverAddr() uint64 { return q.phys + uint64(q.layout.AvailOff) }
 func (q *Queue) DeviceAddr() uint64 { return q.phys + uint64(q.layout.UsedOff) }
 
+// IndexAddrs are the guest-physical addresses of the available ring's index
+// (the driver's) and the used ring's (the device's), each 16 bits after a
+// 16-bit flags field (virtio 1.2 §2.7.6, §2.7.8): the device has used every
+// buffer made available when they are equal.
+func (q *Queue) IndexAddrs() (avail, used uint64) { return q.DriverAddr() + 2, q.DeviceAddr() + 2 }
+
 // FreeDescriptors is how many descriptors of the main table are free.
 func (q *Queue) FreeDescriptors() int { return int(q.numFree) }
 

@@ -359,6 +359,11 @@ func (d *Device) RxChecksum() bool { return d.fs.Has(FeatureGuestCSUM) }
 func (d *Device) TSO4() bool { return d.fs.Has(FeatureHostTSO4) }
 func (d *Device) TSO6() bool { return d.fs.Has(FeatureHostTSO6) }
 
+// TxIndexAddrs are the guest-physical addresses of the transmit queue's
+// available and used indices (virtio.Queue.IndexAddrs), for a kernel that
+// waits for the device to take what was sent.
+func (d *Device) TxIndexAddrs() (avail, used uint64) { return d.txq.IndexAddrs() }
+
 // MaxFrame is the longest frame Send takes: Ethernet header, VLAN tag and
 // MTU, or a 64 KiB IP packet with TSO.
 func (d *Device) MaxFrame() int {

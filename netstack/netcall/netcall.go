@@ -92,6 +92,17 @@ const (
 	// buf and returns how many it copied; EINVAL for a device that is not a
 	// PCI function.
 	SysPCIConfig = 0x1015
+	// SysQueueWatch(avail, used) names, by guest-physical address in
+	// memory from SysDMAAlloc (2-byte aligned), the 16-bit available and
+	// used indices of a device queue the driver fills and the device
+	// empties: a network device's transmit queue. exit_group waits (up to
+	// its bound, as for the socket rings) until every watched queue's used
+	// index has caught up with its available one, so the frames the
+	// program sent before it exited leave the machine: the hypervisor
+	// takes them from the queue after the notification, and ends at once
+	// with the guest. EINVAL: an address outside DMA memory; ENOSPC: the
+	// table is full.
+	SysQueueWatch = 0x1016
 	// SysNetTake(buf, len, flags) blocks until there is a request (or
 	// cancel), copies it with its input data into buf and returns the bytes
 	// written. With flags TakeNoWait it says EAGAIN instead of blocking.

@@ -63,6 +63,12 @@ func (s *Service) bringUp(c config, up chan struct{}) {
 			return
 		}
 		s.hasNIC = true
+		// The program's exit waits for the device to take the frames sent
+		// before it (netcall.SysQueueWatch).
+		avail, used := ep.Device().TxIndexAddrs()
+		if _, _, e := syscall.RawSyscall(netcall.SysQueueWatch, uintptr(avail), uintptr(used), 0); e != 0 {
+			warn(fmt.Errorf("virtio-net: watching the transmit queue: %w", e))
+		}
 		if c.fuzz > 0 {
 			fuzz(ep, c.fuzz)
 		}

@@ -192,6 +192,10 @@ func files() {
 	fmt.Printf("readfile: %v\n", err)
 	somaxconn, err := os.ReadFile("/proc/sys/net/core/somaxconn")
 	fmt.Printf("somaxconn: %q %v\n", somaxconn, err)
+	// SysQueueWatch (0x1016) with addresses outside DMA memory: refused,
+	// not read at exit.
+	_, _, e := syscall.RawSyscall(0x1016, 0x1000, 0x1002, 0)
+	fmt.Printf("queue watch outside DMA: %v\n", e)
 	exe, err := os.Executable()
 	fmt.Printf("executable: %q %v\n", exe, err)
 	wd, err := os.Getwd()

@@ -179,7 +179,64 @@ func (s *System) dmaAlloc(size, physp uint64) uint64 {
 		s.Mem.Frames.Release(pfn, n)
 		return neg(e)
 	}
+	if s.ndma < maxDMA {
+		s.dma[s.ndma] = dmaRange{phys, n << mm.PageShift}
+		s.ndma++
+	}
 	return ret(a, s.copyOut(physp, kmem.Addr(&phys), 8))
+}
+
+// DMA memory and the queues in it that an exit waits for (SysQueueWatch).
+const (
+	maxDMA     = 64
+	maxWatched = 4
+)
+
+type dmaRange struct{ phys, size uint64 }
+
+// queueWatch is one watched queue: the physical addresses of its available
+// and used indices.
+type queueWatch struct{ avail, used uint64 }
+
+// queueWatch is SysQueueWatch(avail, used).
+func (s *System) queueWatch(avail, used uint64) uint64 {
+	if !s.inDMA(avail) || !s.inDMA(used) {
+		return neg(linux.EINVAL)
+	}
+	if s.nwatch == maxWatched {
+		return neg(linux.ENOSPC)
+	}
+	s.watched[s.nwatch] = queueWatch{avail, used}
+	s.nwatch++
+	return 0
+}
+
+// inDMA says whether the 2-byte index at physical address a lies in memory
+// SysDMAAlloc gave out, which the kernel reaches through the direct map.
+func (s *System) inDMA(a uint64) bool {
+	if a%2 != 0 {
+		return false
+	}
+	for i := 0; i < s.ndma; i++ {
+		if d := &s.dma[i]; a >= d.phys && a+2 <= d.phys+d.size {
+			return true
+		}
+	}
+	return false
+}
+
+// queuesPending says whether a watched queue holds buffers the device has
+// not used yet. The device writes its used index while this reads it: an
+// aligned 16-bit load sees the old value or the new one.
+func (s *System) queuesPending() bool {
+	dm := s.Mem.PT.DM
+	for i := 0; i < s.nwatch; i++ {
+		w := &s.watched[i]
+		if *kmem.At[uint16](dm + uintptr(w.avail)) != *kmem.At[uint16](dm + uintptr(w.used)) {
+			return true
+		}
+	}
+	return false
 }
 
 // irqWait is SysIRQWait(index, seen).

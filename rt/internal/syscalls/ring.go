@@ -501,8 +501,10 @@ func (s *System) txPending(r *ring) bool {
 // Exit with bytes in the rings. On Linux a process's socket buffers outlive
 // it: what it wrote before exiting still goes out. Here the VM ends with the
 // process, so exit_group first lets the service hand what the send rings hold
-// to the stack (and the stack send it): the calling thread waits, the others
-// run on, until no ring holds unsent bytes or exitFlushMax has passed. With
+// to the stack (and the stack send it), and the hypervisor take the frames
+// already in the network device's transmit queue (SysQueueWatch): the calling
+// thread waits, the others run on, until no ring holds unsent bytes and no
+// watched queue unused frames, or exitFlushMax has passed. With
 // GOMAXPROCS=1 the exiting thread holds the only P and the service cannot
 // run: then the wait only delays the exit, which is why close waits too
 // (closeLinger) and this bound is short.
@@ -514,7 +516,7 @@ const (
 
 // exitGroup is the program's exit_group(status).
 func (s *System) exitGroup(t *sched.Thread, status int) uint64 {
-	if !s.ringsPending() {
+	if !s.outputPending() {
 		s.ExitGroup(status)
 	}
 	if s.exitAt == 0 {
@@ -524,6 +526,13 @@ func (s *System) exitGroup(t *sched.Thread, status int) uint64 {
 	// Nobody wakes it: RunTimers ends the process while it waits.
 	s.Sched.Block(t, sched.WaitFutex, exitKey, linux.FUTEX_BITSET_ALL, 0)
 	return 0
+}
+
+// outputPending says whether an exit still waits for output: bytes in a send
+// ring for the stack, or frames in a watched device queue (SysQueueWatch) the
+// hypervisor has not taken yet.
+func (s *System) outputPending() bool {
+	return s.ringsPending() || s.queuesPending()
 }
 
 // ringsPending says whether a send ring still holds bytes for the stack.

@@ -79,6 +79,12 @@ type System struct {
 	net     netState
 	devices [maxDevices]device
 	ndev    int
+	// dma are the SysDMAAlloc allocations (the first maxDMA of them);
+	// watched the queues exit_group waits for (SysQueueWatch).
+	dma     [maxDMA]dmaRange
+	ndma    int
+	watched [maxWatched]queueWatch
+	nwatch  int
 	files   [MaxFiles]file
 	epolls  [maxEpolls]epollSet
 	actions [linux.NSIG + 1]linux.Sigaction
@@ -389,6 +395,8 @@ func (s *System) Dispatch(t *sched.Thread, f *sched.Frame) {
 		r = s.pciConfig(a0, a1, a2)
 	case netcall.SysDMAAlloc:
 		r = s.dmaAlloc(a0, a1)
+	case netcall.SysQueueWatch:
+		r = s.queueWatch(a0, a1)
 	case netcall.SysIRQWait:
 		r = s.irqWait(t, a0, a1)
 	case linux.SYS_UNIGO_COUNT:

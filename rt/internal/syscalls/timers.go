@@ -63,7 +63,7 @@ func (s *System) RunTimers(now int64) {
 	if s.forceOffAt != 0 && now >= s.forceOffAt {
 		s.powerOff("the program did not exit within the shutdown grace period after SIGTERM")
 	}
-	if s.exitAt != 0 && (now >= s.exitAt || !s.ringsPending()) {
+	if s.exitAt != 0 && (now >= s.exitAt || !s.outputPending()) {
 		s.ExitGroup(s.exitStatus)
 	}
 	if s.armed == 0 {
